@@ -1,0 +1,1 @@
+"""Cases: the typed patient record every stage consumes, plus readers and generators."""

@@ -1,0 +1,1 @@
+"""Features: turn a case into model inputs (text, tabular vectors, NEWS2)."""

@@ -1,0 +1,1 @@
+"""Diagnosis models behind one contract (see :mod:`dxkit.models.base`)."""

@@ -1,0 +1,1 @@
+"""Data quality: plausibility ranges, unit conversion, warnings and data-set reports."""
