@@ -103,7 +103,5 @@ class Condition(_Entry):
     def prior(self, age_band: str, sex: str) -> float:
         """Unnormalised prior for a patient of this age band and sex."""
         return (
-            self.prevalence
-            * self.age_weights.get(age_band, 1.0)
-            * self.sex_weights.get(sex, 1.0)
+            self.prevalence * self.age_weights.get(age_band, 1.0) * self.sex_weights.get(sex, 1.0)
         )

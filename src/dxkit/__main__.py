@@ -1,0 +1,3 @@
+from dxkit.cli import main
+
+main()

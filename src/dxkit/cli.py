@@ -1,0 +1,221 @@
+"""The ``dxkit`` command line: a thin typer layer over the pipeline.
+
+Every user error is a :class:`dxkit.errors.DxkitError` (or a pydantic validation error)
+and is printed as one readable line with a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from dxkit.errors import DxkitError, InputError
+
+if TYPE_CHECKING:
+    from dxkit.cases.synthetic import CohortConfig
+
+app = typer.Typer(
+    help="dxkit: differential diagnosis from clinical notes, patient facts and device data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+FORMATS = "ddxplus|symptom2disease|zh|jsonl|csv|fhir"
+DataOpt = Annotated[
+    Path | None, typer.Option("--data", help="data file (default: a synthetic cohort)")
+]
+FormatOpt = Annotated[str, typer.Option("--format", help=f"data format: {FORMATS}")]
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="JSONL file to write")],
+    n: Annotated[int, typer.Option(help="number of cases")] = 3000,
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same cohort)")] = 0,
+    zh_fraction: Annotated[float, typer.Option(help="share of notes in Chinese")] = 0.2,
+    typo_rate: Annotated[float, typer.Option(help="per-word typo probability")] = 0.02,
+    missing_rate: Annotated[float, typer.Option(help="per-field missing probability")] = 0.1,
+    irrelevant_rate: Annotated[float, typer.Option(help="chance of an unrelated finding")] = 0.3,
+    implausible_rate: Annotated[float, typer.Option(help="chance of an impossible reading")] = 0.0,
+    label_noise: Annotated[float, typer.Option(help="chance of a wrong label")] = 0.0,
+) -> None:
+    """Generate a seeded synthetic cohort from the knowledge base (JSONL with labels)."""
+    from dxkit.cases.io import write_jsonl
+    from dxkit.cases.synthetic import CohortConfig, NoiseConfig, generate_cohort
+
+    config = _config(
+        lambda: CohortConfig(
+            n=n,
+            seed=seed,
+            zh_fraction=zh_fraction,
+            noise=NoiseConfig(
+                typo_rate=typo_rate,
+                missing_rate=missing_rate,
+                irrelevant_rate=irrelevant_rate,
+                implausible_rate=implausible_rate,
+                label_noise=label_noise,
+            ),
+        )
+    )
+    with console.status(f"generating {n} cases"):
+        cohort = generate_cohort(config)
+    write_jsonl(out, cohort)
+    labels = {lc.label for lc in cohort}
+    console.print(f"wrote {len(cohort)} cases ({len(labels)} conditions) to {out}")
+
+
+@app.command()
+def check(
+    file: Annotated[Path, typer.Argument(help="JSONL file of cases")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Data-quality report for a whole data set: rejections, warnings, missingness."""
+    from dxkit.quality.report import check_file, render_report
+
+    report = check_file(file)
+    if as_json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        render_report(report, console)
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Option("--model", help="tfidf | rnn")] = "tfidf",
+    out: Annotated[Path, typer.Option(help="directory to save the model into")] = Path(
+        "dxkit-output/model"
+    ),
+    data: DataOpt = None,
+    fmt: FormatOpt = "jsonl",
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    n: Annotated[int, typer.Option(help="synthetic cohort size when no --data")] = 3000,
+    limit: Annotated[int | None, typer.Option(help="use only the first N cases")] = None,
+) -> None:
+    """Train a model on a data file (or the synthetic cohort) and save it to --out."""
+    from dxkit.pipeline import fit_model, load_training_data
+
+    labeled = load_training_data(data, fmt, n=n, seed=seed, limit=limit, console=console)
+    started = time.perf_counter()
+    fitted, dropped = fit_model(model, labeled, seed=seed, console=console)
+    seconds = time.perf_counter() - started
+    fitted.save(out)
+    console.print(
+        f"trained {model} on {len(labeled) - dropped} cases, {len(fitted.labels)} labels, "
+        f"in {seconds:.1f}s ({dropped} rejected by validation); saved to {out}"
+    )
+
+
+@app.command()
+def evaluate(
+    model_dir: Annotated[Path, typer.Argument(help="directory written by `dxkit train`")],
+    data: DataOpt = None,
+    fmt: FormatOpt = "jsonl",
+    seed: Annotated[int, typer.Option(help="seed of the synthetic test cohort")] = 1,
+    n: Annotated[int, typer.Option(help="synthetic cohort size when no --data")] = 1000,
+    limit: Annotated[int | None, typer.Option(help="use only the first N cases")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Score a saved model on a data file: accuracy, calibration, differential, subgroups."""
+    from dxkit.models.base import load_model
+    from dxkit.pipeline import evaluate_model, load_training_data
+    from dxkit.render import metrics_table
+
+    fitted = load_model(model_dir)
+    quiet = Console(stderr=True, quiet=as_json)
+    labeled = load_training_data(data, fmt, n=n, seed=seed, limit=limit, console=quiet)
+    metrics = evaluate_model(fitted, labeled, console=quiet)
+    if as_json:
+        print(json.dumps(metrics, ensure_ascii=False))
+        return
+    keys = ["n", "top1", "top3", "top5", "macro_f1", "balanced_accuracy", "ece", "brier", "nll"]
+    keys += ["gtpa1", "gtpa", "ddr", "ddp", "ddf1", "n_rejected"]
+    console.print(metrics_table(f"{model_dir} on {data or 'synthetic cohort'}", metrics, keys))
+
+
+@app.command()
+def diagnose(
+    file: Annotated[Path | None, typer.Argument(help="case JSON or JSONL file")] = None,
+    text: Annotated[str | None, typer.Option(help="free-text note instead of a file")] = None,
+    age: Annotated[float | None, typer.Option(help="age in years (with --text)")] = None,
+    sex: Annotated[str | None, typer.Option(help="female | male (with --text)")] = None,
+    obs: Annotated[
+        list[str] | None,
+        typer.Option(help="observation 'CODE=VALUE UNIT', e.g. '8310-5=38.9 Cel' (repeatable)"),
+    ] = None,
+    model_dir: Annotated[Path | None, typer.Option("--model", help="saved model directory")] = None,
+    top: Annotated[int, typer.Option(help="conditions to list")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per case")] = False,
+) -> None:
+    """Differential diagnosis for a case file, or for --text with --age/--sex/--obs."""
+    from dxkit.pipeline import cases_from_cli, load_model_or_default
+    from dxkit.render import print_differential
+    from dxkit.report.diagnose import diagnose as run_diagnose
+
+    cases = cases_from_cli(file, text, age, sex, obs or [])
+    status = Console(stderr=True, quiet=as_json)
+    model = load_model_or_default(model_dir, console=status)
+    answers = run_diagnose(model, cases, top=top)
+    for answer in answers:
+        if as_json:
+            print(answer.model_dump_json())
+        else:
+            print_differential(console, answer)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="directory for the demo outputs")] = Path(
+        "dxkit-output"
+    ),
+    n: Annotated[int, typer.Option(help="synthetic cohort size")] = 6000,
+) -> None:
+    """Generate a cohort, train and evaluate the default model, diagnose three examples."""
+    from dxkit.demo import run_demo
+
+    run_demo(out, n=n, console=console)
+
+
+def _config(build: Callable[[], CohortConfig]) -> CohortConfig:
+    try:
+        return build()
+    except ValueError as exc:
+        raise InputError(
+            "option", expected="values in range", found=str(exc), fix="see `dxkit --help`"
+        ) from None
+
+
+def _describe_validation(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        problems.append(f"{where}: {err['msg']}")
+    return f"invalid {exc.title}: " + "; ".join(problems[:5])
+
+
+def main() -> None:
+    """Entry point: run the app, turning user errors into one line and exit code 2."""
+    try:
+        app()
+    except DxkitError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+    except ValidationError as exc:
+        err_console.print(f"[bold red]error:[/] {_describe_validation(exc)}", highlight=False)
+        sys.exit(2)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        err_console.print(
+            f"[bold red]error:[/] cannot read {exc.filename}: {exc.strerror}. Fix: check the path.",
+            highlight=False,
+        )
+        sys.exit(2)

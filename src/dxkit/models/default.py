@@ -1,0 +1,65 @@
+"""The default model: TF-IDF + logistic regression trained on the synthetic cohort.
+
+It is trained on first use (about half a minute on 2 cores) and cached per dxkit and
+knowledge-base version under ``$DXKIT_HOME`` (default ``~/.cache/dxkit``), so
+``dxkit diagnose`` works on a fresh machine with no download and no data set.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from dxkit import __version__
+from dxkit.cases.synthetic import CohortConfig, NoiseConfig, generate_cohort
+from dxkit.knowledge.loader import load_knowledge_base
+from dxkit.models.base import DiagnosisModel, load_model
+
+DEFAULT_COHORT = CohortConfig(n=6000, seed=20261123, noise=NoiseConfig(implausible_rate=0.0))
+
+
+def dxkit_home() -> Path:
+    """Where dxkit caches its default model (``$DXKIT_HOME`` or ``~/.cache/dxkit``)."""
+    return Path(os.environ.get("DXKIT_HOME", Path.home() / ".cache" / "dxkit"))
+
+
+def default_model_dir() -> Path:
+    """Cache directory of the default model for this dxkit and knowledge-base version."""
+    kb = load_knowledge_base()
+    return dxkit_home() / f"default-model-{__version__}-kb{kb.version}-{len(kb.conditions)}"
+
+
+def train_default_model(out: Path, config: CohortConfig = DEFAULT_COHORT) -> DiagnosisModel:
+    """Generate the synthetic cohort, fit the default model and save it into ``out``."""
+    from dxkit.models.tfidf import TfidfModel
+
+    cohort = generate_cohort(config)
+    model = TfidfModel().fit(
+        [lc.case for lc in cohort],
+        [lc.label for lc in cohort],
+        differentials=[lc.differential for lc in cohort],
+    )
+    model.save(out)
+    return model
+
+
+def load_default_model() -> DiagnosisModel:
+    """Load the cached default model, training and caching it first if needed.
+
+    Training writes into a temporary sibling directory that is renamed into place, so an
+    interrupted run never leaves a half-written model behind.
+    """
+    target = default_model_dir()
+    if (target / "dxkit-model.json").is_file():
+        return load_model(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".training-"))
+    try:
+        model = train_default_model(tmp / "model")
+        if not target.exists():
+            os.replace(tmp / "model", target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return model

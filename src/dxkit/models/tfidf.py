@@ -1,0 +1,406 @@
+"""TF-IDF + logistic regression: the fast, transparent baseline every other model must beat.
+
+Features (one scikit-learn ``ColumnTransformer``): word 1-2-grams and ``char_wb`` 2-4-grams
+of :func:`~dxkit.features.text.case_to_text` (character n-grams also cover Chinese, which
+has no spaces), jieba words of the Chinese text, and the tabular vector of
+:mod:`dxkit.features.tabular`. One multinomial logistic regression sits on top.
+
+Soft targets: scikit-learn's logistic regression only takes hard labels, so a reference
+differential is used by *sample expansion*: each case is repeated once per differential
+entry (probability >= ``min_soft_prob``) with that entry as its label and
+``(1 - hard_label_weight) * probability`` as its sample weight, plus one row with the
+ground-truth label and weight ``hard_label_weight``. The weighted log-loss of these rows
+equals the cross-entropy against the mixed target ``(1 - w) * differential + w * one_hot``,
+so the model learns to output a differential instead of a near one-hot guess, and every
+case keeps a total weight of 1 (regularisation strength means the same with or without).
+
+Saved models are a directory: ``dxkit-model.json`` + ``pipeline.joblib``. joblib files are
+pickles: load only model directories you trust.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+
+from dxkit.cases.schema import Case
+from dxkit.errors import InputError, ModelFormatError
+from dxkit.features.tabular import tabular_feature_names, tabular_matrix
+from dxkit.features.text import case_to_text
+from dxkit.models.base import MANIFEST, read_manifest, write_manifest
+from dxkit.models.tokenize import chinese_words
+
+KIND = "tfidf"
+PIPELINE_FILE = "pipeline.joblib"
+
+
+def _bad(field: str, expected: str, found: object) -> InputError:
+    return InputError(
+        f"TfidfConfig.{field}",
+        expected=expected,
+        found=repr(found),
+        fix=f"pass a valid {field} (see TfidfConfig)",
+    )
+
+
+@dataclass(frozen=True)
+class TfidfConfig:
+    """Settings of :class:`TfidfModel`; validated when built so bad values fail early.
+
+    Attributes:
+        C: inverse L2 strength of the logistic regression (10 suits sparse TF-IDF input).
+        max_iter: lbfgs iterations; generous so 50-class problems converge.
+        word_ngrams: n-gram range of word features.
+        char_ngrams: n-gram range of ``char_wb`` features.
+        min_df: minimum document frequency of a text feature.
+        max_features: cap per text block, keeping memory and model size bounded.
+        hard_label_weight: weight of the ground-truth label against the differential.
+        min_soft_prob: differential entries below this are dropped (they add rows, not skill).
+        use_tabular: whether to add the tabular vector of age, sex, values and lifestyle.
+    """
+
+    C: float = 10.0
+    max_iter: int = 2000
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] = (2, 4)
+    min_df: int = 1
+    max_features: int = 200_000
+    hard_label_weight: float = 0.5
+    min_soft_prob: float = 0.01
+    use_tabular: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.C > 0:
+            raise _bad("C", "a number > 0", self.C)
+        if self.max_iter < 1:
+            raise _bad("max_iter", "an integer >= 1", self.max_iter)
+        for name in ("word_ngrams", "char_ngrams"):
+            low, high = getattr(self, name)
+            if not 1 <= low <= high:
+                raise _bad(name, "(low, high) with 1 <= low <= high", (low, high))
+        if self.min_df < 1:
+            raise _bad("min_df", "an integer >= 1", self.min_df)
+        if self.max_features < 1:
+            raise _bad("max_features", "an integer >= 1", self.max_features)
+        if not 0.0 <= self.hard_label_weight <= 1.0:
+            raise _bad("hard_label_weight", "a number in [0, 1]", self.hard_label_weight)
+        if not 0.0 <= self.min_soft_prob < 1.0:
+            raise _bad("min_soft_prob", "a number in [0, 1)", self.min_soft_prob)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TfidfConfig:
+        """Rebuild from :func:`dataclasses.asdict` output read back from JSON."""
+        values = dict(data)
+        for name in ("word_ngrams", "char_ngrams"):
+            if name in values:
+                values[name] = tuple(values[name])
+        return cls(**values)
+
+
+def _frame(cases: Sequence[Case], use_tabular: bool) -> Any:
+    """The pipeline input: one row per case with its text, Chinese words and tabular values."""
+    import pandas as pd
+
+    texts = [case_to_text(c) for c in cases]
+    data: dict[str, Any] = {
+        "text": texts,
+        "zh": [" ".join(chinese_words(t)) for t in texts],
+    }
+    frame = pd.DataFrame(data)
+    if use_tabular:
+        tab = pd.DataFrame(tabular_matrix(cases), columns=tabular_feature_names())
+        frame = pd.concat([frame, tab], axis=1)
+    return frame
+
+
+class TfidfModel:
+    """Word + character + jieba TF-IDF and tabular features into logistic regression."""
+
+    def __init__(self, config: TfidfConfig | None = None) -> None:
+        self.config = config or TfidfConfig()
+        self.labels: list[str] = []
+        self._pipeline: Any = None
+
+    def _featurizer(self, has_chinese: bool) -> Any:
+        from sklearn.compose import ColumnTransformer
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        cfg = self.config
+        common = {"sublinear_tf": True, "min_df": cfg.min_df, "max_features": cfg.max_features}
+        blocks: list[tuple[str, Any, Any]] = [
+            ("word", TfidfVectorizer(ngram_range=cfg.word_ngrams, **common), "text"),
+            (
+                "char",
+                TfidfVectorizer(analyzer="char_wb", ngram_range=cfg.char_ngrams, **common),
+                "text",
+            ),
+        ]
+        if has_chinese:
+            zh = TfidfVectorizer(token_pattern=r"\S+", lowercase=False, **common)
+            blocks.append(("zh", zh, "zh"))
+        if cfg.use_tabular:
+            blocks.append(("tabular", "passthrough", tabular_feature_names()))
+        return ColumnTransformer(blocks, sparse_threshold=1.0)
+
+    def fit(
+        self,
+        cases: Sequence[Case],
+        y: Sequence[str],
+        *,
+        differentials: Sequence[dict[str, float] | None] | None = None,
+    ) -> Self:
+        """Fit on cases and labels; ``differentials`` become soft targets by sample expansion.
+
+        Raises:
+            InputError: empty or mismatched inputs, fewer than two labels, bad differentials.
+        """
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import Pipeline
+
+        labels = training_labels(cases, y, differentials)
+        targets, has_soft = soft_targets(labels, y, differentials)  # (n, n_labels), (n,)
+        frame = _frame(cases, self.config.use_tabular)
+        featurizer = self._featurizer(bool(frame["zh"].str.len().gt(0).any()))
+        x = featurizer.fit_transform(frame)  # (n, n_features), sparse
+
+        hard = np.asarray([labels.index(v) for v in y])
+        rows, classes, weights = self._expand(targets, has_soft, hard)
+        clf = LogisticRegression(C=self.config.C, max_iter=self.config.max_iter)
+        clf.fit(x[rows], np.asarray(labels, dtype=object)[classes], sample_weight=weights)
+        self._pipeline = Pipeline([("features", featurizer), ("clf", clf)])
+        self.labels = labels
+        return self
+
+    def _expand(
+        self, targets: np.ndarray, has_soft: np.ndarray, hard: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Row indices, class indices and weights of the expanded training set (see module)."""
+        w_hard = self.config.hard_label_weight
+        soft = np.where(targets >= self.config.min_soft_prob, targets, 0.0)
+        soft_rows, soft_cls = np.nonzero(soft * has_soft[:, None])
+        rows = np.concatenate([np.arange(len(hard)), soft_rows])
+        classes = np.concatenate([hard, soft_cls])
+        hard_weights = np.where(has_soft, w_hard, 1.0)
+        if len(soft_rows):
+            sums = soft.sum(axis=1)[soft_rows]
+            soft_weights = (1.0 - w_hard) * soft[soft_rows, soft_cls] / sums
+        else:
+            soft_weights = np.zeros(0)
+        weights = np.concatenate([hard_weights, soft_weights])
+        keep = weights > 0
+        return rows[keep], classes[keep], weights[keep]
+
+    def predict_proba(self, cases: Sequence[Case]) -> np.ndarray:
+        """Probabilities, shape (n_cases, n_labels), columns in ``labels`` order."""
+        if self._pipeline is None:
+            raise not_fitted_error("TfidfModel")
+        n = len(cases)
+        out = np.zeros((n, len(self.labels)))
+        if n == 0:
+            return out
+        proba = self._pipeline.predict_proba(_frame(cases, self.config.use_tabular))
+        position = {label: i for i, label in enumerate(self.labels)}
+        for j, label in enumerate(self._pipeline.classes_):
+            out[:, position[str(label)]] = proba[:, j]  # labels never seen in rows stay 0
+        return out
+
+    def save(self, path: Path) -> None:
+        """Write ``pipeline.joblib`` and the manifest into ``path``, atomically."""
+        import joblib
+
+        if self._pipeline is None:
+            raise not_fitted_error("TfidfModel")
+        with atomic_model_dir(Path(path)) as tmp:
+            joblib.dump(self._pipeline, tmp / PIPELINE_FILE, compress=3)
+            write_manifest(
+                tmp,
+                KIND,
+                self.labels,
+                config=asdict(self.config),
+                tabular_features=tabular_feature_names(),
+                files=[PIPELINE_FILE],
+            )
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        """Read a directory written by :meth:`save`; needs no training data.
+
+        Raises:
+            ModelFormatError: missing manifest or pipeline file, wrong kind or version, or a
+                tabular layout from another version of the observation catalogue.
+        """
+        import joblib
+
+        path = Path(path)
+        manifest = read_manifest(path, kind=KIND)
+        require_files(path, [PIPELINE_FILE])
+        check_tabular_layout(manifest)
+        model = cls(TfidfConfig.from_dict(manifest.get("config", {})))
+        model._pipeline = joblib.load(path / PIPELINE_FILE)
+        model.labels = [str(label) for label in manifest["labels"]]
+        return model
+
+
+# --- Shared by the baseline models (the RNN imports these) ---------------------------------
+
+
+def not_fitted_error(model: str) -> InputError:
+    """The error of predicting or saving before fitting."""
+    return InputError(
+        model,
+        expected="a fitted model",
+        found="a model that was neither fitted nor loaded",
+        fix="call fit(cases, labels) or load a saved model directory first",
+    )
+
+
+def training_labels(
+    cases: Sequence[Case],
+    y: Sequence[str],
+    differentials: Sequence[dict[str, float] | None] | None,
+) -> list[str]:
+    """Check training inputs and return the sorted label set (labels and differential keys).
+
+    Sorted so that two runs on the same data give the same column order whatever the
+    order of the cases.
+
+    Raises:
+        InputError: no cases, length mismatch, or fewer than two distinct labels.
+    """
+    if len(cases) == 0:
+        raise InputError(
+            "training set",
+            expected="at least one labelled case per diagnosis",
+            found="no cases",
+            fix="check the data path and filters; the training set is empty",
+        )
+    if len(cases) != len(y):
+        raise InputError(
+            "training labels",
+            expected=f"one label per case ({len(cases)})",
+            found=f"{len(y)} labels",
+            fix="pass labels aligned with the cases",
+        )
+    if differentials is not None and len(differentials) != len(cases):
+        raise InputError(
+            "training differentials",
+            expected=f"one differential (or None) per case ({len(cases)})",
+            found=f"{len(differentials)} differentials",
+            fix="pass differentials aligned with the cases, None where unknown",
+        )
+    labels = {str(v) for v in y}
+    for diff in differentials or []:
+        labels.update(str(k) for k in diff or {})
+    if len(labels) < 2:
+        raise InputError(
+            "training labels",
+            expected="at least two distinct diagnoses",
+            found=f"{len(labels)} distinct label(s)",
+            fix="add cases of other diagnoses; a one-class model cannot rank a differential",
+        )
+    return sorted(labels)
+
+
+def soft_targets(
+    labels: Sequence[str],
+    y: Sequence[str],
+    differentials: Sequence[dict[str, float] | None] | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised differentials as a (n_cases, n_labels) matrix, and which rows had one.
+
+    Rows without a differential (or with an all-zero one) are the one-hot ground truth.
+
+    Raises:
+        InputError: a negative or non-finite probability.
+    """
+    position = {label: i for i, label in enumerate(labels)}
+    targets = np.zeros((len(y), len(labels)))
+    has_soft = np.zeros(len(y), dtype=bool)
+    for i, label in enumerate(y):
+        diff = differentials[i] if differentials is not None else None
+        for key, prob in (diff or {}).items():
+            if not (math.isfinite(prob) and prob >= 0):
+                raise InputError(
+                    "training differential",
+                    expected="probabilities that are finite and >= 0",
+                    found=f"{prob!r} for {key!r} in case #{i}",
+                    fix="repair or drop that differential",
+                )
+            targets[i, position[str(key)]] += prob
+        total = targets[i].sum()
+        if total > 0:
+            targets[i] /= total
+            has_soft[i] = True
+        else:
+            targets[i, position[str(label)]] = 1.0
+    return targets, has_soft
+
+
+def require_files(path: Path, names: Sequence[str]) -> None:
+    """Raise a :class:`ModelFormatError` naming the first file missing from ``path``."""
+    for name in names:
+        if not (path / name).is_file():
+            raise ModelFormatError(
+                "model directory",
+                expected=f"{name} in {path}",
+                found=f"no {name}",
+                fix="the directory is incomplete: retrain and save the model again",
+            )
+
+
+def check_tabular_layout(manifest: dict[str, Any]) -> None:
+    """Refuse a model trained on another tabular layout (the observation catalogue changed)."""
+    saved = manifest.get("tabular_features")
+    if saved is not None and list(saved) != tabular_feature_names():
+        raise ModelFormatError(
+            "model tabular features",
+            expected=f"the {len(tabular_feature_names())} features of this dxkit version",
+            found=f"{len(saved)} features in a different layout",
+            fix="retrain the model with this version of dxkit",
+        )
+
+
+@contextmanager
+def atomic_model_dir(path: Path) -> Iterator[Path]:
+    """Yield a temporary directory beside ``path``; on success it replaces ``path``.
+
+    Readers see the old model or the new one, never a half-written mix, and a failed save
+    leaves the old model intact. An existing ``path`` is replaced only if it is empty or
+    holds a saved model, so a mistyped path can never wipe unrelated files.
+
+    Raises:
+        InputError: ``path`` exists and is a file or a directory of other files.
+    """
+    if path.exists() and not (
+        path.is_dir() and ((path / MANIFEST).is_file() or not any(path.iterdir()))
+    ):
+        raise InputError(
+            "model output path",
+            expected="a new directory, an empty one or a saved model to overwrite",
+            found=f"{path} holds other files",
+            fix="choose another --out directory",
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.{uuid.uuid4().hex}.old")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,199 @@
+"""Glue between the CLI and the stages: load data, validate, fit, score, pick a model.
+
+Kept out of ``cli.py`` so the same steps are callable from Python and from tests.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress
+
+from dxkit.cases.schema import Case, LabeledCase, Observation, age_band
+from dxkit.errors import InputError
+from dxkit.models.base import DiagnosisModel
+
+MODEL_KINDS = ("tfidf", "rnn")
+_OBS_PATTERN = re.compile(r"^\s*([0-9]{1,7}-[0-9])\s*=\s*(-?[0-9.]+)\s+(\S+)\s*$")
+
+
+def load_training_data(
+    data: Path | None,
+    fmt: str,
+    *,
+    n: int,
+    seed: int,
+    limit: int | None,
+    console: Console,
+) -> list[LabeledCase]:
+    """Labelled cases from ``data`` in ``fmt``, or a synthetic cohort when no path."""
+    if data is None:
+        from dxkit.cases.synthetic import CohortConfig, generate_cohort
+
+        with console.status(f"generating a synthetic cohort of {n} cases (seed {seed})"):
+            labeled = generate_cohort(CohortConfig(n=n, seed=seed))
+    else:
+        from dxkit.cases.io import load_labeled
+
+        with console.status(f"reading {data}"):
+            labeled = load_labeled(data, fmt, limit=limit)
+    if limit is not None:
+        labeled = labeled[:limit]
+    if not labeled:
+        raise InputError(
+            "data", expected="at least one labelled case", found="none", fix="check --data"
+        )
+    return labeled
+
+
+def keep_valid(labeled: Sequence[LabeledCase]) -> tuple[list[LabeledCase], int]:
+    """Validated copies (canonical units) of the cases that pass, and how many failed."""
+    from dxkit.quality.validate import validate_case
+
+    kept: list[LabeledCase] = []
+    for lc in labeled:
+        try:
+            kept.append(lc.model_copy(update={"case": validate_case(lc.case).case}))
+        except InputError:
+            continue
+    return kept, len(labeled) - len(kept)
+
+
+def new_model(kind: str, seed: int) -> DiagnosisModel:
+    """An untrained model of ``kind`` with its default configuration."""
+    if kind == "tfidf":
+        from dxkit.models.tfidf import TfidfConfig, TfidfModel
+
+        return TfidfModel(TfidfConfig())
+    if kind == "rnn":
+        from dxkit.models.rnn import RnnConfig, RnnModel
+
+        return RnnModel(RnnConfig(seed=seed))
+    raise InputError(
+        "--model", expected=" | ".join(MODEL_KINDS), found=repr(kind), fix="pass --model tfidf"
+    )
+
+
+def fit_model(
+    kind: str, labeled: Sequence[LabeledCase], *, seed: int, console: Console
+) -> tuple[DiagnosisModel, int]:
+    """Validate, then fit a new model (soft targets where the data has a differential)."""
+    model = new_model(kind, seed)
+    kept, dropped = keep_valid(labeled)
+    if not kept:
+        raise InputError(
+            "training data",
+            expected="cases that pass validation",
+            found=f"all {len(labeled)} cases rejected",
+            fix="run `dxkit check FILE` to see why",
+        )
+    differentials = [lc.differential for lc in kept]
+    soft = differentials if any(d for d in differentials) else None
+    with console.status(f"training {kind} on {len(kept)} cases"):
+        model.fit([lc.case for lc in kept], [lc.label for lc in kept], differentials=soft)
+    return model, dropped
+
+
+def predict_batched(
+    model: DiagnosisModel, cases: Sequence[Case], console: Console, batch: int = 256
+) -> Any:
+    """predict_proba in batches with a progress bar (evaluation of large files)."""
+    import numpy as np
+
+    parts = []
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("predicting", total=len(cases))
+        for start in range(0, len(cases), batch):
+            parts.append(model.predict_proba(cases[start : start + batch]))
+            progress.advance(task, len(parts[-1]))
+    return np.concatenate(parts) if parts else np.zeros((0, len(model.labels)))
+
+
+def evaluate_model(
+    model: DiagnosisModel, labeled: Sequence[LabeledCase], *, console: Console
+) -> dict[str, Any]:
+    """All metrics of ``model`` on ``labeled`` (invalid cases counted, not scored)."""
+    from dxkit.evaluate.summary import evaluate_predictions
+
+    kept, dropped = keep_valid(labeled)
+    cases = [lc.case for lc in kept]
+    proba = predict_batched(model, cases, console)
+    reference = [lc.differential for lc in kept]
+    metrics = evaluate_predictions(
+        proba,
+        list(model.labels),
+        [lc.label for lc in kept],
+        reference=reference if any(r for r in reference) else None,
+        sex=[c.sex.value for c in cases],
+        age_band=[age_band(c.age) for c in cases],
+    )
+    metrics["n_rejected"] = dropped
+    return metrics
+
+
+def parse_observation(spec: str) -> Observation:
+    """Parse ``CODE=VALUE UNIT`` (e.g. ``8310-5=38.9 Cel``) from the command line.
+
+    >>> parse_observation("59408-5=91 %").value
+    91.0
+    """
+    match = _OBS_PATTERN.match(spec)
+    if not match:
+        raise InputError(
+            "--obs",
+            expected="'LOINC=VALUE UNIT', e.g. '8310-5=38.9 Cel'",
+            found=repr(spec),
+            fix="quote the whole observation and separate value and unit by a space",
+        )
+    code, value, unit = match.groups()
+    return Observation(code=code, value=float(value), unit=unit, source="command line")
+
+
+def cases_from_cli(
+    file: Path | None, text: str | None, age: float | None, sex: str | None, obs: list[str]
+) -> list[Case]:
+    """Cases for ``dxkit diagnose`` from a file, or one case built from the options."""
+    if file is not None and text is not None:
+        raise InputError(
+            "diagnose input",
+            expected="a case file or --text, not both",
+            found="both",
+            fix="drop one of them",
+        )
+    if file is not None:
+        from dxkit.cases.io import read_cases
+
+        return read_cases(file)
+    if text is None and not obs:
+        raise InputError(
+            "diagnose input",
+            expected="a case file, or --text and/or --obs",
+            found="nothing",
+            fix="e.g. dxkit diagnose --text 'fever and cough for 3 days' --age 40 --sex female",
+        )
+    return [
+        Case(
+            case_id="cli-1",
+            age=age,
+            sex=sex or "unknown",
+            notes=text or "",
+            observations=[parse_observation(o) for o in obs],
+        )
+    ]
+
+
+def load_model_or_default(model_dir: Path | None, *, console: Console) -> DiagnosisModel:
+    """The model in ``model_dir``, or the cached default model (trained on first use)."""
+    from dxkit.models.base import load_model
+    from dxkit.models.default import default_model_dir, load_default_model
+
+    if model_dir is not None:
+        return load_model(model_dir)
+    if not (default_model_dir() / "dxkit-model.json").is_file():
+        console.print("training the default model on the synthetic cohort (first use only)")
+    with console.status("loading the default model"):
+        return load_default_model()

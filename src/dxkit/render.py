@@ -1,0 +1,64 @@
+"""Terminal rendering of differentials and metrics with rich (no logic, only layout)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from dxkit.report.differential import Differential
+
+_TRIAGE_STYLE = {"emergency": "bold red", "urgent": "yellow", "routine": "green"}
+
+
+def differential_table(answer: Differential) -> Table:
+    """One table per case: rank, condition, ICD-10, probability bar, triage."""
+    who = ", ".join(str(x) for x in (answer.age, answer.sex) if x not in (None, "unknown"))
+    table = Table(title=f"Differential for case {answer.case_id}" + (f" ({who})" if who else ""))
+    table.add_column("#", justify="right")
+    table.add_column("condition")
+    table.add_column("ICD-10")
+    table.add_column("probability", justify="right")
+    table.add_column("")
+    table.add_column("triage")
+    for rank, cond in enumerate(answer.conditions, start=1):
+        level = cond.triage.value if cond.triage else "-"
+        bar = "█" * max(1, round(cond.probability * 20)) if cond.probability >= 0.005 else ""
+        table.add_row(
+            str(rank),
+            cond.name,
+            cond.icd10 or "-",
+            f"{cond.probability:.3f}",
+            bar,
+            f"[{_TRIAGE_STYLE.get(level, '')}]{level}[/]" if level in _TRIAGE_STYLE else level,
+        )
+    return table
+
+
+def print_differential(console: Console, answer: Differential) -> None:
+    """Table, triage decision with its reason, and data-quality warnings."""
+    console.print(differential_table(answer))
+    level = answer.triage.level.value
+    style = _TRIAGE_STYLE.get(level, "")
+    console.print(
+        f"Triage: [{style}]{level}[/] - {answer.triage.reason}"
+        if style
+        else f"Triage: {level} - {answer.triage.reason}"
+    )
+    for warning in answer.warnings:
+        console.print(f"[yellow]warning[/] {warning.field}: {warning.message}")
+    console.print(f"[dim]{answer.disclaimer}[/]\n")
+
+
+def metrics_table(title: str, metrics: Mapping[str, Any], keys: Sequence[str]) -> Table:
+    """A two-column table of the scalar metrics in ``keys`` that are present."""
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in keys:
+        if key in metrics and isinstance(metrics[key], int | float):
+            value = metrics[key]
+            table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    return table

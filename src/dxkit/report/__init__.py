@@ -1,0 +1,1 @@
+"""The differential answer: one typed object per case, and the pipeline that makes it."""

@@ -1,0 +1,99 @@
+"""The pipeline from cases to differentials: validate -> predict -> rank -> triage.
+
+All cases are validated before any prediction, so a batch with an impossible reading
+fails as a whole with the offending case id and nothing is half-written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from dxkit import __version__
+from dxkit.cases.schema import Case, public_age
+from dxkit.errors import InputError
+from dxkit.knowledge.loader import KnowledgeBase, load_knowledge_base
+from dxkit.models.base import DiagnosisModel
+from dxkit.quality.validate import ValidationResult, validate_case
+from dxkit.report.differential import Differential, ModelInfo, RankedCondition
+from dxkit.triage.combine import combine_triage
+from dxkit.triage.news2 import news2
+
+
+def validate_all(cases: Sequence[Case]) -> list[ValidationResult]:
+    """Validate every case; the first error names its case id (never its notes)."""
+    results = []
+    for case in cases:
+        try:
+            results.append(validate_case(case))
+        except InputError as exc:
+            raise InputError(
+                f"case {case.case_id!r}: {exc.what}",
+                expected=exc.expected,
+                found=exc.found,
+                fix=exc.fix,
+            ) from None
+    return results
+
+
+def rank_conditions(
+    proba: np.ndarray, labels: Sequence[str], kb: KnowledgeBase, top: int
+) -> list[RankedCondition]:
+    """The ``top`` most probable labels, enriched with codes and triage from the KB."""
+    order = np.argsort(-proba, kind="stable")[:top]
+    ranked = []
+    for index in order:
+        label = labels[int(index)]
+        entry = kb.resolve(label)
+        ranked.append(
+            RankedCondition(
+                name=entry.name if entry else label,
+                icd10=entry.icd10 if entry else None,
+                snomed=entry.snomed if entry else None,
+                probability=round(float(proba[index]), 4),
+                triage=entry.triage if entry else None,
+                red_flags=list(entry.red_flags) if entry else [],
+            )
+        )
+    return ranked
+
+
+def diagnose(
+    model: DiagnosisModel,
+    cases: Sequence[Case],
+    *,
+    top: int = 5,
+    kb: KnowledgeBase | None = None,
+) -> list[Differential]:
+    """Differentials for ``cases`` from ``model`` (validated, ranked, triaged)."""
+    if top < 1:
+        raise InputError("top", expected="an integer >= 1", found=str(top), fix="pass --top 5")
+    kb = kb or load_knowledge_base()
+    validated = validate_all(cases)
+    clean = [result.case for result in validated]
+    proba = model.predict_proba(clean)  # (n_cases, n_labels)
+    info = ModelInfo(
+        kind=str(getattr(model, "kind", type(model).__name__)),
+        dxkit_version=__version__,
+        n_labels=len(model.labels),
+    )
+    answers = []
+    for result, row in zip(validated, proba, strict=True):
+        all_ranked = rank_conditions(row, model.labels, kb, top=len(model.labels))
+        triage = combine_triage(
+            [(c.name, c.triage, c.probability) for c in all_ranked if c.triage is not None],
+            news2(result.case),
+        )
+        answers.append(
+            Differential(
+                case_id=result.case.case_id,
+                age=public_age(result.case.age),
+                sex=result.case.sex.value,
+                conditions=all_ranked[:top],
+                triage=triage,
+                warnings=list(result.warnings),
+                model=info,
+            )
+        )
+    return answers

@@ -1,0 +1,194 @@
+"""TfidfModel: learns keywords in English and Chinese, uses soft targets, round-trips."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dxkit.cases.schema import Case, Observation
+from dxkit.errors import InputError, ModelFormatError
+from dxkit.models.base import MANIFEST, load_model
+from dxkit.models.tfidf import TfidfConfig, TfidfModel, atomic_model_dir
+
+KEYWORDS = {
+    "influenza": (["fever", "cough", "myalgia", "chills"], ["发烧", "咳嗽", "肌肉酸痛"]),
+    "migraine": (["headache", "photophobia", "aura", "throbbing"], ["头痛", "畏光", "恶心"]),
+    "gastroenteritis": (["diarrhea", "vomiting", "cramps", "watery"], ["腹泻", "呕吐", "腹痛"]),
+}
+FILLER = ["patient", "reports", "since", "yesterday", "mild", "days", "seen", "clinic"]
+
+
+def make_cases(n_per_label: int, seed: int) -> tuple[list[Case], list[str]]:
+    """Cases whose notes mix two keywords of their label with filler; every third is Chinese."""
+    rng = random.Random(seed)
+    cases, labels = [], []
+    for label, (en, zh) in KEYWORDS.items():
+        for i in range(n_per_label):
+            if i % 3 == 2:
+                notes = "患者" + "".join(rng.sample(zh, 2)) + "两天"
+            else:
+                notes = " ".join(rng.sample(en, 2) + rng.sample(FILLER, 3))
+            obs = [
+                Observation(code="8310-5", value=39.0 if label == "influenza" else 36.8, unit="Cel")
+            ]
+            cases.append(
+                Case(
+                    case_id=f"{label}-{seed}-{i}",
+                    age=30 + i,
+                    sex="female",
+                    notes=notes,
+                    observations=obs,
+                )
+            )
+            labels.append(label)
+    return cases, labels
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[list[Case], list[str]]:
+    return make_cases(10, seed=1)
+
+
+@pytest.fixture(scope="module")
+def fitted(data: tuple[list[Case], list[str]]) -> TfidfModel:
+    return TfidfModel().fit(*data)
+
+
+def test_labels_sorted_and_heldout_cases_correct(fitted: TfidfModel) -> None:
+    assert fitted.labels == ["gastroenteritis", "influenza", "migraine"]
+    test_cases, test_labels = make_cases(4, seed=99)
+    proba = fitted.predict_proba(test_cases)
+    assert proba.shape == (12, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    predicted = [fitted.labels[i] for i in proba.argmax(axis=1)]
+    assert predicted == test_labels
+
+
+def test_chinese_only_case_is_recognised(fitted: TfidfModel) -> None:
+    proba = fitted.predict_proba([Case(case_id="zh", notes="头痛，畏光")])
+    assert fitted.labels[int(proba.argmax())] == "migraine"
+
+
+def test_soft_targets_put_mass_on_second_label(data: tuple[list[Case], list[str]]) -> None:
+    cases, labels = data
+    diffs = [{"influenza": 0.6, "migraine": 0.4} if y == "influenza" else None for y in labels]
+    fever = Observation(code="8310-5", value=39.2, unit="Cel")
+    flu = [Case(case_id="q", age=35, sex="female", notes="fever cough", observations=[fever])]
+    hard = TfidfModel().fit(cases, labels).predict_proba(flu)[0]
+    soft_model = TfidfModel().fit(cases, labels, differentials=diffs)
+    soft = soft_model.predict_proba(flu)[0]
+    migraine = soft_model.labels.index("migraine")
+    # target for influenza cases: 0.5 * one-hot + 0.5 * differential = 0.8 / 0.2
+    assert hard[migraine] < 0.05
+    assert soft[migraine] > 0.1
+    assert soft[migraine] > 4 * hard[migraine]
+    assert soft_model.labels[int(soft.argmax())] == "influenza"
+
+
+def test_differential_only_labels_join_the_label_set(data: tuple[list[Case], list[str]]) -> None:
+    cases, labels = data
+    diffs = [{y: 0.9, "sinusitis": 0.1} for y in labels]
+    model = TfidfModel().fit(cases, labels, differentials=diffs)
+    assert "sinusitis" in model.labels
+    assert model.predict_proba(cases[:2]).shape == (2, 4)
+
+
+def test_save_load_in_fresh_process_gives_identical_probabilities(
+    fitted: TfidfModel, tmp_path: Path
+) -> None:
+    queries, _ = make_cases(2, seed=7)
+    expected = fitted.predict_proba(queries)
+    fitted.save(tmp_path / "model")
+    (tmp_path / "cases.json").write_text(json.dumps([c.model_dump(mode="json") for c in queries]))
+    code = (
+        "import json, sys; from pathlib import Path; from dxkit.cases.schema import Case;"
+        "from dxkit.models.base import load_model;"
+        "d = Path(sys.argv[1]); m = load_model(d / 'model');"
+        "cs = [Case.model_validate(c) for c in json.loads((d / 'cases.json').read_text())];"
+        "print(json.dumps({'labels': m.labels, 'p': m.predict_proba(cs).tolist()}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    out = json.loads(result.stdout)
+    assert out["labels"] == fitted.labels
+    np.testing.assert_array_equal(np.asarray(out["p"]), expected)
+
+
+def test_load_errors_name_the_problem(fitted: TfidfModel, tmp_path: Path) -> None:
+    target = tmp_path / "m"
+    fitted.save(target)
+    assert isinstance(load_model(target), TfidfModel)
+    manifest = json.loads((target / MANIFEST).read_text())
+    manifest["format_version"] = 999
+    (target / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ModelFormatError, match="format_version 999"):
+        TfidfModel.load(target)
+    fitted.save(target)  # overwrite a saved model in place
+    (target / "pipeline.joblib").unlink()
+    with pytest.raises(ModelFormatError, match=r"pipeline\.joblib.*retrain"):
+        TfidfModel.load(target)
+
+
+def test_atomic_save_refuses_to_overwrite_unrelated_directory(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("keep me")
+    with pytest.raises(InputError, match="holds other files"), atomic_model_dir(tmp_path):
+        pass
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+def test_failed_save_leaves_old_model(fitted: TfidfModel, tmp_path: Path) -> None:
+    fitted.save(tmp_path / "m")
+    with pytest.raises(RuntimeError), atomic_model_dir(tmp_path / "m") as tmp:
+        (tmp / "half").write_text("x")
+        raise RuntimeError("disk full")
+    assert TfidfModel.load(tmp_path / "m").labels == fitted.labels
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_input_errors(data: tuple[list[Case], list[str]]) -> None:
+    cases, labels = data
+    with pytest.raises(InputError, match="training set.*no cases"):
+        TfidfModel().fit([], [])
+    with pytest.raises(InputError, match="at least two distinct diagnoses"):
+        TfidfModel().fit(cases[:3], ["flu"] * 3)
+    with pytest.raises(InputError, match="one label per case"):
+        TfidfModel().fit(cases, labels[:-1])
+    with pytest.raises(InputError, match="finite and >= 0"):
+        TfidfModel().fit(cases[:2], labels[:2], differentials=[{"a": -1.0}, None])
+    with pytest.raises(InputError, match="fitted model"):
+        TfidfModel().predict_proba(cases)
+    with pytest.raises(InputError, match=r"TfidfConfig\.C.*> 0"):
+        TfidfConfig(C=0)
+    with pytest.raises(InputError, match="hard_label_weight"):
+        TfidfConfig(hard_label_weight=1.5)
+
+
+@pytest.mark.slow
+def test_ddxplus_tfidf_learns(shared_data: Path) -> None:
+    if importlib.util.find_spec("dxkit.cases.benchmarks") is None:
+        pytest.skip("dxkit.cases.benchmarks (DDXPlus loader) is not available")
+    from dxkit.cases import benchmarks
+
+    load_labeled = getattr(benchmarks, "load_labeled", None)
+    if load_labeled is None:
+        pytest.skip("dxkit.cases.benchmarks.load_labeled is not available yet")
+    records = load_labeled(shared_data / "ddxplus", "ddxplus")
+    rows = records[:1500]
+    split = int(len(rows) * 0.8)
+    train, test = rows[:split], rows[split:]
+    model = TfidfModel(TfidfConfig(max_features=50_000)).fit(
+        [r.case for r in train],
+        [r.label for r in train],
+        differentials=[r.differential for r in train],
+    )
+    proba = model.predict_proba([r.case for r in test])
+    top1 = np.mean([model.labels[i] == r.label for i, r in zip(proba.argmax(1), test, strict=True)])
+    assert top1 > 0.5
