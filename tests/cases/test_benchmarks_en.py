@@ -93,6 +93,9 @@ def test_ddxplus_renders_notes_history_and_differential(ddxplus_dir: Path) -> No
 def test_ddxplus_limit_and_dispatcher(ddxplus_dir: Path) -> None:
     cases = load_labeled(ddxplus_dir / "patients_dev.csv", "ddxplus", limit=1)
     assert [c.case.case_id for c in cases] == ["ddxplus-0"]
+    from dxkit.cases import benchmarks
+
+    assert len(benchmarks.load_labeled(ddxplus_dir, "ddxplus")) == 2  # the release folder
 
 
 def test_ddxplus_missing_files(ddxplus_dir: Path, tmp_path: Path) -> None:

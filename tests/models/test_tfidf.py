@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import random
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -155,7 +156,7 @@ def test_failed_save_leaves_old_model(fitted: TfidfModel, tmp_path: Path) -> Non
 
 def test_input_errors(data: tuple[list[Case], list[str]]) -> None:
     cases, labels = data
-    with pytest.raises(InputError, match="training set.*no cases"):
+    with pytest.raises(InputError, match=r"training set.*no cases"):
         TfidfModel().fit([], [])
     with pytest.raises(InputError, match="at least two distinct diagnoses"):
         TfidfModel().fit(cases[:3], ["flu"] * 3)
@@ -171,24 +172,30 @@ def test_input_errors(data: tuple[list[Case], list[str]]) -> None:
         TfidfConfig(hard_label_weight=1.5)
 
 
+def _ddxplus_loader() -> Any:
+    """``load_labeled`` from the case loaders, wherever it lives; None if not there yet."""
+    for module in ("dxkit.cases.io", "dxkit.cases.benchmarks"):
+        try:
+            loader = getattr(importlib.import_module(module), "load_labeled", None)
+        except ImportError:
+            continue
+        if loader is not None:
+            return loader
+    return None
+
+
 @pytest.mark.slow
 def test_ddxplus_tfidf_learns(shared_data: Path) -> None:
-    if importlib.util.find_spec("dxkit.cases.benchmarks") is None:
-        pytest.skip("dxkit.cases.benchmarks (DDXPlus loader) is not available")
-    from dxkit.cases import benchmarks
-
-    load_labeled = getattr(benchmarks, "load_labeled", None)
+    load_labeled = _ddxplus_loader()
     if load_labeled is None:
-        pytest.skip("dxkit.cases.benchmarks.load_labeled is not available yet")
-    records = load_labeled(shared_data / "ddxplus", "ddxplus")
-    rows = records[:1500]
-    split = int(len(rows) * 0.8)
-    train, test = rows[:split], rows[split:]
-    model = TfidfModel(TfidfConfig(max_features=50_000)).fit(
+        pytest.skip("no load_labeled in dxkit.cases.io or dxkit.cases.benchmarks")
+    records = load_labeled(shared_data / "ddxplus" / "patients_dev.csv", "ddxplus", limit=400)
+    train, test = records[:250], records[250:]
+    model = TfidfModel(TfidfConfig(min_df=2)).fit(
         [r.case for r in train],
-        [r.label for r in train],
-        differentials=[r.differential for r in train],
+        [r.label for r in train],  # hard labels keep this quick; soft targets: tests above
     )
     proba = model.predict_proba([r.case for r in test])
-    top1 = np.mean([model.labels[i] == r.label for i, r in zip(proba.argmax(1), test, strict=True)])
-    assert top1 > 0.5
+    predicted = [model.labels[i] for i in proba.argmax(axis=1)]
+    top1 = np.mean([p == r.label for p, r in zip(predicted, test, strict=True)])
+    assert top1 > 0.5  # 49 conditions: chance is about 0.02

@@ -66,7 +66,7 @@ def test_to_dict_is_json_ready_and_render_shows_counts() -> None:
     assert data["n_rejected"] == 1
     assert data["smallest_classes"] == [["flu", 1]]
     console = Console(width=200, record=True)
-    console.print(render_report(report))
+    render_report(report, console)
     text = console.export_text()
     assert "rejected: empty_case" in text
     assert "flu (1)" in text

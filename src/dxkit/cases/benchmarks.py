@@ -20,8 +20,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from dxkit.cases.io import load_labeled
 from dxkit.cases.schema import Case, History, LabeledCase
 from dxkit.errors import DataNotFoundError, InputError
+
+__all__ = ["load_ddxplus", "load_labeled", "load_symptom2disease", "question_to_statement"]
 
 # Short English stems for DDXPlus's categorical and numeric questions, so a case reads
 # "Pain location: lower chest" instead of "Do you feel pain somewhere?: lower chest".
@@ -150,6 +153,14 @@ def _evidence_table(path: str, mtime: float) -> dict[str, _Evidence]:
     return table
 
 
+def _in_folder(path: Path, pattern: str) -> Path:
+    """A folder stands for the one data file in it matching ``pattern`` (if exactly one)."""
+    if not path.is_dir():
+        return path
+    found = sorted(path.glob(pattern))
+    return found[0] if len(found) == 1 else path / pattern.replace("*", "")
+
+
 def _require(path: Path, what: str, fix: str) -> None:
     if not path.is_file():
         raise DataNotFoundError(what, expected=f"the file {path}", found="no such file", fix=fix)
@@ -218,10 +229,12 @@ def _differential(raw: str) -> dict[str, float] | None:
 def load_ddxplus(path: Path, *, limit: int | None = None) -> list[LabeledCase]:
     """Read a DDXPlus patients CSV (e.g. ``patients_dev.csv``) into labeled cases.
 
+    ``path`` may also be the release folder holding exactly one ``*patients*.csv``.
+
     ``release_evidences.json`` and ``release_conditions.json`` must lie beside the CSV;
     the evidence table is cached, so re-reading costs only the CSV parse.
     """
-    path = Path(path)
+    path = _in_folder(Path(path), "*patients*.csv")
     fix = "pass --data PATH to the file patients_dev.csv from the DDXPlus release"
     _require(path, "DDXPlus patients file", fix)
     evidences_file = path.parent / "release_evidences.json"
@@ -265,7 +278,7 @@ def load_symptom2disease(path: Path, *, limit: int | None = None) -> list[Labele
     Duplicates are dropped because the same sentence under two ids would leak across a
     train/test split and inflate accuracy.
     """
-    path = Path(path)
+    path = _in_folder(Path(path), "*.csv")
     _require(
         path,
         "Symptom2Disease file",

@@ -107,9 +107,9 @@ def load_jsonl(path: Path, *, limit: int | None = None) -> list[LabeledCase]:
     _require_file(path, "JSONL file", "pass the path of an existing .jsonl file")
     out: list[LabeledCase] = []
     for line_no, record in _json_lines(path):
-        out.append(_parse_labeled(record, f"{path.name} line {line_no}"))
         if limit is not None and len(out) >= limit:
             break
+        out.append(_parse_labeled(record, f"{path.name} line {line_no}"))
     return out
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from rich.console import Console
 from rich.table import Table
 
 from dxkit.cases.schema import Case, Sex
@@ -78,14 +79,11 @@ class QualityReport:
 
 def _error_code(error: InputError) -> str:
     """Machine-readable kind of a validation error, from the field it names."""
+    field = error.what.split(" ")[0]
+    suffixes = {".unit": "wrong_unit", ".value": "implausible_value", ".code": "unknown_code"}
     if error.what.startswith("case "):
         return "empty_case"
-    for suffix, code in ((".unit", "wrong_unit"), (".value", "implausible_value")):
-        if error.what.split(" ")[0].endswith(suffix):
-            return code
-    if error.what.endswith(".code"):
-        return "unknown_code"
-    return "invalid_input"
+    return next((code for end, code in suffixes.items() if field.endswith(end)), "invalid_input")
 
 
 def _missing(case: Case) -> dict[str, bool]:
@@ -198,6 +196,28 @@ def _schema_problem(error: ValidationError) -> str:
     return "; ".join(parts[:3]) + (f"; and {len(parts) - 3} more" if len(parts) > 3 else "")
 
 
+def _parse_line(number: int, raw_line: bytes) -> tuple[Case, str | None] | Rejection:
+    """One JSONL line as (case, label), or the reason it cannot be used."""
+    try:
+        raw = json.loads(raw_line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return Rejection("invalid_json", f"line {number}: not valid JSON", line=number)
+    if not isinstance(raw, dict):
+        message = f"line {number}: expected a JSON object, found {type(raw).__name__}"
+        return Rejection("invalid_json", message, line=number)
+    case_id = raw.get("case_id") if isinstance(raw.get("case_id"), str) else None
+    label = raw.pop("diagnosis", None)
+    differential = raw.pop("differential", None)
+    if not isinstance(label, str | None) or not isinstance(differential, dict | None):
+        message = f"line {number}: diagnosis must be a string and differential an object"
+        return Rejection("schema_error", message, case_id, number)
+    try:
+        return Case.model_validate(raw), label
+    except ValidationError as error:
+        message = f"line {number}: {_schema_problem(error)}"
+        return Rejection("schema_error", message, case_id, number)
+
+
 def check_file(path: Path, fmt: str = "jsonl") -> QualityReport:
     """Report on a JSONL file of cases, collecting every bad line instead of stopping.
 
@@ -229,45 +249,19 @@ def check_file(path: Path, fmt: str = "jsonl") -> QualityReport:
             if not raw_line.strip():
                 continue
             n_lines += 1
-            try:
-                raw = json.loads(raw_line.decode("utf-8"))
-            except UnicodeDecodeError:
-                rejections.append(
-                    Rejection("invalid_json", f"line {number}: not UTF-8 text", line=number)
-                )
+            parsed = _parse_line(number, raw_line)
+            if isinstance(parsed, Rejection):
+                rejections.append(parsed)
                 continue
-            except json.JSONDecodeError:
-                rejections.append(
-                    Rejection("invalid_json", f"line {number}: not valid JSON", line=number)
-                )
-                continue
-            if not isinstance(raw, dict):
-                message = f"line {number}: expected a JSON object, found {type(raw).__name__}"
-                rejections.append(Rejection("invalid_json", message, line=number))
-                continue
-            case_id = raw.get("case_id") if isinstance(raw.get("case_id"), str) else None
-            label = raw.pop("diagnosis", None)
-            differential = raw.pop("differential", None)
-            if not (label is None or isinstance(label, str)) or not (
-                differential is None or isinstance(differential, dict)
-            ):
-                message = f"line {number}: diagnosis must be a string and differential an object"
-                rejections.append(Rejection("schema_error", message, case_id, number))
-                continue
-            try:
-                cases.append(Case.model_validate(raw))
-            except ValidationError as error:
-                message = f"line {number}: {_schema_problem(error)}"
-                rejections.append(Rejection("schema_error", message, case_id, number))
-                continue
-            labels.append(label)
+            cases.append(parsed[0])
+            labels.append(parsed[1])
             lines.append(number)
     has_labels = any(label is not None for label in labels)
     return _build(cases, labels if has_labels else None, rejections, n_lines, lines)
 
 
-def render_report(report: QualityReport) -> Table:
-    """A two-column rich table of the report, for ``dxkit check`` to print."""
+def render_report(report: QualityReport, console: Console | None = None) -> Table:
+    """A two-column rich table of the report; printed on ``console`` when one is given."""
     table = Table(title="Data quality", show_header=True)
     table.add_column("check")
     table.add_column("result")
@@ -299,4 +293,6 @@ def render_report(report: QualityReport) -> Table:
         table.add_section()
     for rejection in report.rejections[:20]:
         table.add_row("rejection", rejection.message)
+    if console is not None:
+        console.print(table)
     return table

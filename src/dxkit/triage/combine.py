@@ -113,13 +113,16 @@ def combine_triage(
         InputError: a malformed condition, a probability outside 0-1, or a threshold
             outside 0-1.
 
-    >>> combine_triage([("Eczema", "self-care", 0.7), ("Cellulitis", "urgent", 0.2)], None)
-    TriageDecision(level=<Triage.urgent: 'urgent'>, reason='Cellulitis (p=0.20) is an urgent condition', news2=None)
+    >>> decision = combine_triage(
+    ...     [("Eczema", "self-care", 0.7), ("Cellulitis", "urgent", 0.2)], None
+    ... )
+    >>> decision.level.value, decision.reason
+    ('urgent', 'Cellulitis (p=0.20) is an urgent condition')
     >>> news = News2Result(score=7, components={"respiratory_rate": 3, "spo2": 3,
     ...                    "pulse": 1}, risk="high")
     >>> combine_triage([("Asthma", "urgent", 0.8)], news).reason
     'NEWS2 7 (high): respiratory rate 3, SpO2 3, pulse 1; Asthma (p=0.80) is an urgent condition'
-    """  # noqa: E501
+    """
     if not 0 <= threshold <= 1:
         raise InputError(
             "threshold",

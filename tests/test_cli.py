@@ -1,0 +1,186 @@
+"""The command line: real commands on tiny files, errors as one line without traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dxkit.cases.io import write_jsonl
+from dxkit.cases.synthetic import CohortConfig, CohortGenerator
+from dxkit.cli import app
+from dxkit.knowledge.loader import KnowledgeBase
+
+runner = CliRunner()
+
+
+def run_cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DXKIT_HOME": str(home), "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "dxkit", *args], capture_output=True, text=True, env=env, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_files(tmp_path_factory: pytest.TempPathFactory, tiny_kb: KnowledgeBase) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    cohort = CohortGenerator(CohortConfig(n=150, seed=0), tiny_kb).generate()
+    write_jsonl(root / "train.jsonl", cohort)
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--model",
+            "tfidf",
+            "--data",
+            str(root / "train.jsonl"),
+            "--format",
+            "jsonl",
+            "--out",
+            str(root / "model"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def test_train_then_evaluate_json(tiny_files: Path) -> None:
+    assert (tiny_files / "model" / "dxkit-model.json").is_file()
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(tiny_files / "model"),
+            "--data",
+            str(tiny_files / "train.jsonl"),
+            "--format",
+            "jsonl",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    for key in ("n", "top1", "top3", "macro_f1", "ece", "brier", "gtpa1", "ddr", "ddp", "ddf1"):
+        assert key in metrics
+    assert metrics["n"] == 150
+    assert metrics["top1"] > 0.8
+
+
+def test_diagnose_text_json(tiny_files: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "diagnose",
+            "--text",
+            "burning when I pee and going often",
+            "--age",
+            "34",
+            "--sex",
+            "female",
+            "--obs",
+            "8310-5=37.1 Cel",
+            "--model",
+            str(tiny_files / "model"),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout.strip().splitlines()[0])
+    assert answer["case_id"] == "cli-1"
+    assert "cystitis" in answer["conditions"][0]["name"].lower()
+    assert {"name", "icd10", "probability"} <= set(answer["conditions"][0])
+    assert {"level", "reason"} <= set(answer["triage"])
+
+
+def test_diagnose_jsonl_many_cases(tiny_files: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "diagnose",
+            str(tiny_files / "train.jsonl"),
+            "--model",
+            str(tiny_files / "model"),
+            "--json",
+            "--top",
+            "2",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 150
+    assert all(len(json.loads(line)["conditions"]) == 2 for line in lines)
+
+
+def test_generate_and_check(tmp_path: Path) -> None:
+    out = tmp_path / "cohort.jsonl"
+    result = runner.invoke(
+        app,
+        ["generate", "--out", str(out), "--n", "60", "--seed", "3", "--implausible-rate", "0.5"],
+    )
+    assert result.exit_code == 0, result.output
+    assert len(out.read_text().splitlines()) == 60
+    check = runner.invoke(app, ["check", str(out), "--json"])
+    assert check.exit_code == 0, check.output
+    report = json.loads(check.stdout)
+    assert report["n_cases"] == 60
+    assert report["n_rejected"] > 5
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["diagnose", "--text", "cough", "--obs", "8310-5=abc"],
+            "--obs: expected 'LOINC=VALUE UNIT'",
+        ),
+        (["diagnose", "--text", "cough", "--obs", "59408-5=150 %"], "expected 40-100 %"),
+        (["diagnose", "--text", "cough", "--obs", "8310-5=38 kg"], "unit"),
+        (["diagnose"], "expected a case file, or --text"),
+        (["evaluate", "/nonexistent/model", "--json"], "model directory"),
+        (["train", "--model", "forest"], "--model: expected tfidf | rnn"),
+        (["generate", "--out", "x.jsonl", "--typo-rate", "3"], "typo_rate must be in"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(
+    tmp_path: Path, tiny_files: Path, args: list[str], message: str
+) -> None:
+    if args[0] == "diagnose":
+        args = [*args, "--model", str(tiny_files / "model")]
+    result = run_cli(*args, home=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert message in " ".join(result.stderr.split())
+
+
+def test_bad_case_file_names_field_not_text(tmp_path: Path, tiny_files: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"case_id": "x", "notes": "private words", "colour": "red"}))
+    result = run_cli("diagnose", str(bad), "--model", str(tiny_files / "model"), home=tmp_path)
+    assert result.returncode == 2
+    assert "colour" in result.stderr
+    assert "private words" not in result.stderr
+    malformed = tmp_path / "broken.json"
+    malformed.write_text('{"case_id": "x", "notes": "private')
+    result = run_cli(
+        "diagnose", str(malformed), "--model", str(tiny_files / "model"), home=tmp_path
+    )
+    assert result.returncode == 2
+    assert "JSON" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_model_from_another_version_is_refused(tmp_path: Path, tiny_files: Path) -> None:
+    import shutil
+
+    old = tmp_path / "old-model"
+    shutil.copytree(tiny_files / "model", old)
+    manifest = json.loads((old / "dxkit-model.json").read_text())
+    manifest["format_version"] = 0
+    (old / "dxkit-model.json").write_text(json.dumps(manifest))
+    result = run_cli("diagnose", "--text", "cough", "--model", str(old), home=tmp_path)
+    assert result.returncode == 2
+    assert "retrain" in result.stderr
