@@ -101,13 +101,16 @@ def train(
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     n: Annotated[int, typer.Option(help="synthetic cohort size when no --data")] = 3000,
     limit: Annotated[int | None, typer.Option(help="use only the first N cases")] = None,
+    soft: Annotated[
+        bool, typer.Option(help="train on the reference differential where the data has one")
+    ] = True,
 ) -> None:
     """Train a model on a data file (or the synthetic cohort) and save it to --out."""
     from dxkit.pipeline import fit_model, load_training_data
 
     labeled = load_training_data(data, fmt, n=n, seed=seed, limit=limit, console=console)
     started = time.perf_counter()
-    fitted, dropped = fit_model(model, labeled, seed=seed, console=console)
+    fitted, dropped = fit_model(model, labeled, seed=seed, console=console, soft=soft)
     seconds = time.perf_counter() - started
     fitted.save(out)
     console.print(
@@ -178,7 +181,7 @@ def demo(
     out: Annotated[Path, typer.Option(help="directory for the demo outputs")] = Path(
         "dxkit-output"
     ),
-    n: Annotated[int, typer.Option(help="synthetic cohort size")] = 6000,
+    n: Annotated[int, typer.Option(help="synthetic cohort size")] = 3000,
 ) -> None:
     """Generate a cohort, train and evaluate the default model, diagnose three examples."""
     from dxkit.demo import run_demo

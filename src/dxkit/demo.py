@@ -26,7 +26,7 @@ def example_cases() -> list[Case]:
     return [Case.model_validate_json(folder.joinpath(name).read_text("utf-8")) for name in EXAMPLES]
 
 
-def run_demo(out: Path, *, n: int = 6000, console: Console) -> dict[str, object]:
+def run_demo(out: Path, *, n: int = 3000, console: Console) -> dict[str, object]:
     """Run the demo, write its outputs under ``out`` and return the test metrics."""
     from dxkit.cases.io import write_jsonl
     from dxkit.cases.synthetic import CohortConfig, NoiseConfig, generate_cohort
@@ -51,7 +51,7 @@ def run_demo(out: Path, *, n: int = 6000, console: Console) -> dict[str, object]
     )
     split = train_val_test_split(cohort, val=0.0, test=0.2, seed=0)
     fit_started = time.perf_counter()
-    model, dropped = fit_model("tfidf", split.train, seed=0, console=console)
+    model, dropped = fit_model("tfidf", split.train, seed=0, console=console, soft=False)
     fit_seconds = time.perf_counter() - fit_started
     model.save(out / "model")
     console.print(

@@ -42,12 +42,32 @@ def observation_phrases(case: Case) -> list[str]:
     return phrases
 
 
+_LIFE_STAGES = (
+    (1, "infant"),
+    (5, "young child"),
+    (13, "child"),
+    (18, "adolescent"),
+    (40, "young adult"),
+    (65, "middle-aged adult"),
+    (200, "older adult"),
+)
+
+
+def life_stage(age: float) -> str:
+    """A word for the age group, so text models can use age without parsing numbers.
+
+    >>> life_stage(0.5), life_stage(16), life_stage(71)
+    ('infant', 'adolescent', 'older adult')
+    """
+    return next(word for limit, word in _LIFE_STAGES if age < limit)
+
+
 def structured_text(case: Case) -> str:
     """The non-note part of a case as short English sentences."""
     parts: list[str] = []
     age = public_age(case.age)
-    if age is not None:
-        parts.append(f"Age {age}.")
+    if age is not None and case.age is not None:
+        parts.append(f"Age {age} ({life_stage(case.age)}).")
     if case.sex.value != "unknown":
         parts.append(f"Sex {case.sex.value}.")
     life = case.lifestyle
@@ -81,7 +101,7 @@ def case_to_text(case: Case) -> str:
     >>> c = Case(case_id="1", age=93, sex="F", notes="Cough for 3 days.",
     ...          observations=[Observation(code="8310-5", value=101.3, unit="[degF]")])
     >>> text = case_to_text(c)
-    >>> text.startswith("Cough for 3 days. Age 90+. Sex female. Observations:")
+    >>> text.startswith("Cough for 3 days. Age 90+ (older adult). Sex female. Observations:")
     True
     >>> "body temperature 38.5 Cel high temperature_high" in text
     True

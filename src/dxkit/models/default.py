@@ -17,7 +17,7 @@ from dxkit.cases.synthetic import CohortConfig, NoiseConfig, generate_cohort
 from dxkit.knowledge.loader import load_knowledge_base
 from dxkit.models.base import DiagnosisModel, load_model
 
-DEFAULT_COHORT = CohortConfig(n=6000, seed=20261123, noise=NoiseConfig(implausible_rate=0.0))
+DEFAULT_COHORT = CohortConfig(n=3000, seed=20261123, noise=NoiseConfig(implausible_rate=0.0))
 
 
 def dxkit_home() -> Path:
@@ -36,11 +36,7 @@ def train_default_model(out: Path, config: CohortConfig = DEFAULT_COHORT) -> Dia
     from dxkit.models.tfidf import TfidfModel
 
     cohort = generate_cohort(config)
-    model = TfidfModel().fit(
-        [lc.case for lc in cohort],
-        [lc.label for lc in cohort],
-        differentials=[lc.differential for lc in cohort],
-    )
+    model = TfidfModel().fit([lc.case for lc in cohort], [lc.label for lc in cohort])
     model.save(out)
     return model
 
