@@ -141,6 +141,7 @@ def test_generate_and_check(tmp_path: Path) -> None:
         (["diagnose", "--text", "cough", "--obs", "59408-5=150 %"], "expected 40-100 %"),
         (["diagnose", "--text", "cough", "--obs", "8310-5=38 kg"], "unit"),
         (["diagnose"], "expected a case file, or --text"),
+        (["diagnose", "--text", "cough", "--obs", "99999-9=1 mg"], "'99999-9'"),
         (["evaluate", "/nonexistent/model", "--json"], "model directory"),
         (["train", "--model", "forest"], "--model: expected tfidf | rnn"),
         (["generate", "--out", "x.jsonl", "--typo-rate", "3"], "typo_rate must be in"),

@@ -159,6 +159,9 @@ def diagnose(
     model_dir: Annotated[Path | None, typer.Option("--model", help="saved model directory")] = None,
     top: Annotated[int, typer.Option(help="conditions to list")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per case")] = False,
+    allow_unknown_codes: Annotated[
+        bool, typer.Option(help="keep observations with uncatalogued LOINC codes (warning)")
+    ] = False,
 ) -> None:
     """Differential diagnosis for a case file, or for --text with --age/--sex/--obs."""
     from dxkit.pipeline import cases_from_cli, load_model_or_default
@@ -168,7 +171,7 @@ def diagnose(
     cases = cases_from_cli(file, text, age, sex, obs or [])
     status = Console(stderr=True, quiet=as_json)
     model = load_model_or_default(model_dir, console=status)
-    answers = run_diagnose(model, cases, top=top)
+    answers = run_diagnose(model, cases, top=top, strict=not allow_unknown_codes)
     for answer in answers:
         if as_json:
             print(answer.model_dump_json())

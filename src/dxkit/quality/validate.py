@@ -199,8 +199,8 @@ def validate_case(case: Case, *, strict: bool = False) -> ValidationResult:
                     f"{where}.code",
                     expected="a LOINC code from the observation catalogue",
                     found=repr(obs.code),
-                    fix="use a catalogued code (see resources/observations.yaml) or drop "
-                    "strict mode to keep it with a warning",
+                    fix="use a catalogued code (see dxkit/resources/observations.yaml), or "
+                    "allow unknown codes (CLI: --allow-unknown-codes) to keep it with a warning",
                 )
             warnings.append(
                 QualityWarning(

@@ -21,12 +21,16 @@ from dxkit.triage.combine import combine_triage
 from dxkit.triage.news2 import news2
 
 
-def validate_all(cases: Sequence[Case]) -> list[ValidationResult]:
-    """Validate every case; the first error names its case id (never its notes)."""
+def validate_all(cases: Sequence[Case], *, strict: bool = True) -> list[ValidationResult]:
+    """Validate every case; the first error names its case id (never its notes).
+
+    ``strict`` (the default for diagnosis) rejects LOINC codes the catalogue does not
+    know: a value the model cannot interpret should not pass silently into an answer.
+    """
     results = []
     for case in cases:
         try:
-            results.append(validate_case(case))
+            results.append(validate_case(case, strict=strict))
         except InputError as exc:
             raise InputError(
                 f"case {case.case_id!r}: {exc.what}",
@@ -65,12 +69,13 @@ def diagnose(
     *,
     top: int = 5,
     kb: KnowledgeBase | None = None,
+    strict: bool = True,
 ) -> list[Differential]:
     """Differentials for ``cases`` from ``model`` (validated, ranked, triaged)."""
     if top < 1:
         raise InputError("top", expected="an integer >= 1", found=str(top), fix="pass --top 5")
     kb = kb or load_knowledge_base()
-    validated = validate_all(cases)
+    validated = validate_all(cases, strict=strict)
     clean = [result.case for result in validated]
     proba = model.predict_proba(clean)  # (n_cases, n_labels)
     info = ModelInfo(
