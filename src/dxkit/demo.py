@@ -56,8 +56,16 @@ def run_demo(out: Path, *, n: int = 3000, console: Console) -> dict[str, object]
     model.save(out / "model")
     console.print(
         f"[bold]2. model[/]: TF-IDF + logistic regression on {len(split.train) - dropped} "
-        f"training cases in {fit_seconds:.1f}s -> {out / 'model'}"
+        f"cases (10% of them held out for temperature scaling) in {fit_seconds:.1f}s "
+        f"-> {out / 'model'}"
     )
+    calibration = getattr(model, "report", None)
+    if calibration:
+        console.print(
+            f"   calibration: T={getattr(model, 'temperature', 1.0):.2f}, ECE "
+            f"{calibration['ece_before']:.3f} -> {calibration['ece_after']:.3f} on the "
+            "held-out cases"
+        )
     metrics = evaluate_model(model, split.test, console=console)
     metrics["train_seconds"] = round(fit_seconds, 2)
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False))

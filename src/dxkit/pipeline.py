@@ -85,11 +85,14 @@ def fit_model(
     seed: int,
     console: Console,
     soft: bool = True,
+    calibrate: bool = True,
 ) -> tuple[DiagnosisModel, int]:
-    """Validate, then fit a new model.
+    """Validate, then fit a new model, then calibrate its temperature.
 
     With ``soft`` the reference differentials (where the data has them) are soft targets;
     they teach the model a differential but make the TF-IDF fit several times slower.
+    With ``calibrate`` (and at least 200 valid cases) 10% of the patients are held out,
+    the model is fitted on the rest and its temperature fitted on them.
     """
     model = new_model(kind, seed)
     kept, dropped = keep_valid(labeled)
@@ -100,10 +103,23 @@ def fit_model(
             found=f"all {len(labeled)} cases rejected",
             fix="run `dxkit check FILE` to see why",
         )
+    held_out: list[LabeledCase] = []
+    if calibrate and len(kept) >= 200:
+        from dxkit.train.splits import train_val_test_split
+
+        split = train_val_test_split(kept, val=0.1, test=0.0, seed=seed)
+        kept, held_out = split.train, split.val
     differentials = [lc.differential for lc in kept]
     targets = differentials if soft and any(d for d in differentials) else None
     with console.status(f"training {kind} on {len(kept)} cases"):
         model.fit([lc.case for lc in kept], [lc.label for lc in kept], differentials=targets)
+    if held_out:
+        from dxkit.calibrate.temperature import CalibratedModel
+
+        with console.status(f"calibrating on {len(held_out)} held-out cases"):
+            model = CalibratedModel.calibrate(
+                model, [lc.case for lc in held_out], [lc.label for lc in held_out]
+            )
     return model, dropped
 
 

@@ -134,8 +134,22 @@ def atomic_write_bytes(target: Path, data: bytes) -> None:
 
 
 def load_model(path: Path) -> DiagnosisModel:
-    """Load any saved dxkit model, dispatching on the manifest's ``kind``."""
-    kind = read_manifest(path)["kind"]
+    """Load any saved dxkit model, dispatching on the manifest's ``kind``.
+
+    A manifest with a ``calibration`` entry wraps the model in its temperature scaling.
+    """
+    manifest = read_manifest(path)
+    model = _load_kind(path, manifest["kind"])
+    calibration = manifest.get("calibration")
+    if calibration:
+        from dxkit.calibrate.temperature import CalibratedModel
+
+        report = {k: v for k, v in calibration.items() if k != "temperature"}
+        return CalibratedModel(model, float(calibration["temperature"]), report)
+    return model
+
+
+def _load_kind(path: Path, kind: str) -> DiagnosisModel:
     if kind == "tfidf":
         from dxkit.models.tfidf import TfidfModel
 

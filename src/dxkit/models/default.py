@@ -33,10 +33,12 @@ def default_model_dir() -> Path:
 
 def train_default_model(out: Path, config: CohortConfig = DEFAULT_COHORT) -> DiagnosisModel:
     """Generate the synthetic cohort, fit the default model and save it into ``out``."""
-    from dxkit.models.tfidf import TfidfModel
+    from rich.console import Console
+
+    from dxkit.pipeline import fit_model
 
     cohort = generate_cohort(config)
-    model = TfidfModel().fit([lc.case for lc in cohort], [lc.label for lc in cohort])
+    model, _ = fit_model("tfidf", cohort, seed=0, console=Console(quiet=True), soft=False)
     model.save(out)
     return model
 

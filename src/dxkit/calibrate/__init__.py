@@ -1,0 +1,1 @@
+"""Calibration: make predicted probabilities mean what they say."""
