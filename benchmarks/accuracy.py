@@ -115,7 +115,7 @@ def run_task(kind: str, task: Task, quick: bool) -> Row:
     """Every fold of ``task`` with a fresh ``kind`` model."""
     epochs = 3 if quick else RNN_EPOCHS[task.key]
     row = Row(kind, task.name, task.protocol, note=task.note)
-    if kind == "rnn" and not quick:
+    if kind == "rnn":
         row.note = "; ".join(n for n in (task.note, f"RNN epochs <= {epochs}") if n)
     for number, (train_idx, test_idx) in enumerate(task.folds, start=1):
         train = [task.labeled[i] for i in train_idx]
@@ -208,8 +208,9 @@ def markdown(rows: Sequence[Row]) -> str:
     for row in rows:
         name = row.dataset
         if row.note:
-            notes.append(row.note)
-            name += f" [{len(notes)}]"
+            if row.note not in notes:
+                notes.append(row.note)
+            name += f" [{notes.index(row.note) + 1}]"
         values = [cell(row.metrics.get(m)) for m in METRICS]
         train = f"{statistics.mean(row.train_s):.1f}" if row.train_s else "–"
         lines.append(
@@ -217,6 +218,15 @@ def markdown(rows: Sequence[Row]) -> str:
         )
     lines += [""] + [f"[{i}] {note}" for i, note in enumerate(notes, start=1)]
     return "\n".join(lines)
+
+
+def summary(row: Row) -> dict[str, dict[str, float]]:
+    """Mean and standard deviation (0 for a single split) of each metric and train time."""
+    out = {}
+    for name, values in [*row.metrics.items(), ("train_s", row.train_s)]:
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        out[name] = {"mean": round(statistics.mean(values), 4), "std": round(std, 4)}
+    return out
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -266,7 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cpu_count": os.cpu_count(),
             "wall_s": round(wall, 1),
             "quick": args.quick,
-            "rows": [asdict(row) for row in rows],
+            "rows": [{**asdict(row), "summary": summary(row)} for row in rows],
+            "table": table,
         }
         args.json_out.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     return 0

@@ -31,13 +31,13 @@ def default_model_dir() -> Path:
     return dxkit_home() / f"default-model-{__version__}-kb{kb.version}-{len(kb.conditions)}"
 
 
-def train_default_model(out: Path, config: CohortConfig = DEFAULT_COHORT) -> DiagnosisModel:
+def train_default_model(out: Path, config: CohortConfig | None = None) -> DiagnosisModel:
     """Generate the synthetic cohort, fit the default model and save it into ``out``."""
     from rich.console import Console
 
     from dxkit.pipeline import fit_model
 
-    cohort = generate_cohort(config)
+    cohort = generate_cohort(config or DEFAULT_COHORT)
     model, _ = fit_model("tfidf", cohort, seed=0, console=Console(quiet=True), soft=False)
     model.save(out)
     return model
