@@ -16,7 +16,8 @@ import pytest
 from dxkit.cases.schema import Case, Observation
 from dxkit.errors import InputError, ModelFormatError
 from dxkit.models.base import MANIFEST, load_model
-from dxkit.models.tfidf import TfidfConfig, TfidfModel, atomic_model_dir
+from dxkit.models.shared import atomic_model_dir
+from dxkit.models.tfidf import TfidfConfig, TfidfModel
 
 KEYWORDS = {
     "influenza": (["fever", "cough", "myalgia", "chills"], ["发烧", "咳嗽", "肌肉酸痛"]),

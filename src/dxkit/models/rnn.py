@@ -35,7 +35,7 @@ from dxkit.errors import InputError
 from dxkit.features.tabular import tabular_feature_names, tabular_matrix
 from dxkit.features.text import case_to_text
 from dxkit.models.base import read_manifest, write_manifest
-from dxkit.models.tfidf import (
+from dxkit.models.shared import (
     atomic_model_dir,
     check_tabular_layout,
     cpu_threads,
