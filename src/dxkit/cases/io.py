@@ -20,7 +20,18 @@ from dxkit.cases.schema import AGE_CAP, Case, LabeledCase, Observation, public_a
 from dxkit.errors import DataNotFoundError, InputError
 from dxkit.models.base import atomic_write_text
 
-FORMATS = ("ddxplus", "symptom2disease", "zh", "jsonl", "csv", "fhir")
+FORMATS = (
+    "ddxplus",
+    "symptom2disease",
+    "zh",
+    "jsonl",
+    "csv",
+    "fhir",
+    "kaggle",
+    "uci_heart",
+    "pima",
+    "mtsamples",
+)
 __all__ = [
     "FORMATS",
     "ColumnMapping",
@@ -318,6 +329,10 @@ def load_labeled(
         from dxkit.cases.benchmarks_zh import load_zh
 
         return load_zh(path, limit=limit)
+    if fmt in ("kaggle", "uci_heart", "pima", "mtsamples"):
+        from dxkit.cases.benchmarks_tabular import TABULAR_LOADERS
+
+        return TABULAR_LOADERS[fmt](path, limit=limit)
     if fmt == "jsonl":
         return load_jsonl(path, limit=limit)
     if fmt == "csv":
