@@ -31,7 +31,7 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-FORMATS = "ddxplus|symptom2disease|zh|jsonl|csv|fhir"
+FORMATS = "ddxplus|symptom2disease|zh|jsonl|csv|fhir|kaggle|uci_heart|pima|mtsamples"
 DataOpt = Annotated[
     Path | None, typer.Option("--data", help="data file (default: a synthetic cohort)")
 ]
