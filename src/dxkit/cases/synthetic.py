@@ -69,13 +69,20 @@ class CohortConfig:
     balance: float = 0.8  # 0 = true prevalence, 1 = every condition equally often
     comorbidity_rate: float = 0.2
     revisit_rate: float = 0.05  # chance a case is a second visit of an earlier patient
+    notes_only_rate: float = 0.3  # chance of a message with no device data (portal, phone)
     conditions: tuple[str, ...] = ()  # restrict to these ids/names (default: all)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
 
     def __post_init__(self) -> None:
         if self.n < 1:
             raise ValueError(f"CohortConfig.n must be >= 1; found {self.n}")
-        for name in ("zh_fraction", "balance", "comorbidity_rate", "revisit_rate"):
+        for name in (
+            "zh_fraction",
+            "balance",
+            "comorbidity_rate",
+            "revisit_rate",
+            "notes_only_rate",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"CohortConfig.{name} must be in [0, 1]; found {value}")
@@ -160,6 +167,7 @@ class CohortGenerator:
         )
         if language == "en":
             note = add_typos(note, noise.typo_rate, rng)
+        notes_only = rng.random() < self.config.notes_only_rate
         recorded_age = None if rng.random() < noise.missing_rate else age
         recorded_sex = "unknown" if rng.random() < noise.missing_rate else sex
         case = Case(
@@ -172,7 +180,7 @@ class CohortGenerator:
             if rng.random() >= noise.missing_rate
             else History(),
             notes=note,
-            observations=self._observations(cond),
+            observations=[] if notes_only else self._observations(cond),
         )
         label = cond.name
         if rng.random() < noise.label_noise:
