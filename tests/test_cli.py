@@ -29,7 +29,7 @@ def run_cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def tiny_files(tmp_path_factory: pytest.TempPathFactory, tiny_kb: KnowledgeBase) -> Path:
     root = tmp_path_factory.mktemp("cli")
-    cohort = CohortGenerator(CohortConfig(n=150, seed=0), tiny_kb).generate()
+    cohort = CohortGenerator(CohortConfig(n=240, seed=0), tiny_kb).generate()
     write_jsonl(root / "train.jsonl", cohort)
     result = runner.invoke(
         app,
@@ -67,7 +67,7 @@ def test_train_then_evaluate_json(tiny_files: Path) -> None:
     metrics = json.loads(result.stdout)
     for key in ("n", "top1", "top3", "macro_f1", "ece", "brier", "gtpa1", "ddr", "ddp", "ddf1"):
         assert key in metrics
-    assert metrics["n"] == 150
+    assert metrics["n"] == 240
     assert metrics["top1"] > 0.8
 
 
@@ -112,7 +112,7 @@ def test_diagnose_jsonl_many_cases(tiny_files: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
-    assert len(lines) == 150
+    assert len(lines) == 240
     assert all(len(json.loads(line)["conditions"]) == 2 for line in lines)
 
 
@@ -185,3 +185,17 @@ def test_model_from_another_version_is_refused(tmp_path: Path, tiny_files: Path)
     result = run_cli("diagnose", "--text", "cough", "--model", str(old), home=tmp_path)
     assert result.returncode == 2
     assert "retrain" in result.stderr
+
+
+def test_train_with_augmentation_and_without_calibration(tiny_files: Path) -> None:
+    out = tiny_files / "model-aug"
+    result = runner.invoke(
+        app,
+        ["train", "--data", str(tiny_files / "train.jsonl"), "--out", str(out), "--augment", "3",
+         "--no-calibrate"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "dxkit-model.json").read_text())
+    assert "calibration" not in manifest
+    calibrated = json.loads((tiny_files / "model" / "dxkit-model.json").read_text())
+    assert calibrated["calibration"]["temperature"] > 0

@@ -104,13 +104,27 @@ def train(
     soft: Annotated[
         bool, typer.Option(help="train on the reference differential where the data has one")
     ] = True,
+    augment: Annotated[
+        int, typer.Option(help="small data: train on N variants of each case (1 = off)", min=1)
+    ] = 1,
+    calibrate: Annotated[
+        bool, typer.Option(help="hold out 10% of patients to fit a temperature")
+    ] = True,
 ) -> None:
     """Train a model on a data file (or the synthetic cohort) and save it to --out."""
     from dxkit.pipeline import fit_model, load_training_data
 
     labeled = load_training_data(data, fmt, n=n, seed=seed, limit=limit, console=console)
     started = time.perf_counter()
-    fitted, dropped = fit_model(model, labeled, seed=seed, console=console, soft=soft)
+    fitted, dropped = fit_model(
+        model,
+        labeled,
+        seed=seed,
+        console=console,
+        soft=soft,
+        calibrate=calibrate,
+        augment_factor=augment,
+    )
     seconds = time.perf_counter() - started
     fitted.save(out)
     console.print(

@@ -86,6 +86,7 @@ def fit_model(
     console: Console,
     soft: bool = True,
     calibrate: bool = True,
+    augment_factor: int = 1,
 ) -> tuple[DiagnosisModel, int]:
     """Validate, then fit a new model, then calibrate its temperature.
 
@@ -93,6 +94,8 @@ def fit_model(
     they teach the model a differential but make the TF-IDF fit several times slower.
     With ``calibrate`` (and at least 200 valid cases) 10% of the patients are held out,
     the model is fitted on the rest and its temperature fitted on them.
+    ``augment_factor`` > 1 adds paraphrased / evidence-dropout copies of the training
+    cases (after the calibration split, so no copy of a held-out patient is trained on).
     """
     model = new_model(kind, seed)
     kept, dropped = keep_valid(labeled)
@@ -109,6 +112,10 @@ def fit_model(
 
         split = train_val_test_split(kept, val=0.1, test=0.0, seed=seed)
         kept, held_out = split.train, split.val
+    if augment_factor > 1:
+        from dxkit.train.augment import augment
+
+        kept = augment(kept, factor=augment_factor, seed=seed)
     differentials = [lc.differential for lc in kept]
     targets = differentials if soft and any(d for d in differentials) else None
     with console.status(f"training {kind} on {len(kept)} cases"):
