@@ -20,7 +20,7 @@ runner = CliRunner()
 
 
 def run_cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DXKIT_HOME": str(home), "COLUMNS": "200"}
+    env = {**os.environ, "DXKIT_HOME": str(home), "COLUMNS": "60"}
     return subprocess.run(
         [sys.executable, "-m", "dxkit", *args], capture_output=True, text=True, env=env, check=False
     )
@@ -139,7 +139,9 @@ def test_generate_and_check(tmp_path: Path) -> None:
             "--obs: expected 'LOINC=VALUE UNIT'",
         ),
         (["diagnose", "--text", "cough", "--obs", "59408-5=150 %"], "expected 40-100 %"),
-        (["diagnose", "--text", "cough", "--obs", "8310-5=38 kg"], "unit"),
+        (["diagnose", "--text", "cough", "--obs", "8310-5=38 kg"], "Cel, [degF], K"),
+        (["diagnose", "--text", "cough", "--obs", "8310-5=1.2.3 Cel"], "--obs: expected"),
+        (["train", "--n", "0"], "--n: expected an integer >= 1"),
         (["diagnose"], "expected a case file, or --text"),
         (["diagnose", "--text", "cough", "--obs", "99999-9=1 mg"], "'99999-9'"),
         (["evaluate", "/nonexistent/model", "--json"], "model directory"),
@@ -155,7 +157,10 @@ def test_errors_are_one_line_without_traceback(
     result = run_cli(*args, home=tmp_path)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
-    assert message in " ".join(result.stderr.split())
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr  # one line even on a narrow terminal
+    assert lines[0].startswith("error: ")
+    assert message in lines[0]
 
 
 def test_bad_case_file_names_field_not_text(tmp_path: Path, tiny_files: Path) -> None:
@@ -199,3 +204,32 @@ def test_train_with_augmentation_and_without_calibration(tiny_files: Path) -> No
     assert "calibration" not in manifest
     calibrated = json.loads((tiny_files / "model" / "dxkit-model.json").read_text())
     assert calibrated["calibration"]["temperature"] > 0
+
+
+def test_damaged_and_empty_inputs_are_clear_errors(tmp_path: Path, tiny_files: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "broken-model"
+    shutil.copytree(tiny_files / "model", broken)
+    manifest = json.loads((broken / "dxkit-model.json").read_text())
+    del manifest["kind"]
+    (broken / "dxkit-model.json").write_text(json.dumps(manifest))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    for args, message in [
+        (["diagnose", "--text", "cough", "--model", str(broken)], "damaged or incomplete"),
+        (["diagnose", str(empty), "--model", str(tiny_files / "model")], "at least one case"),
+        (["check", str(empty)], "at least one case"),
+        (["check", str(tmp_path)], "a directory"),
+    ]:
+        result = run_cli(*args, home=tmp_path)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "Traceback" not in result.stderr and message in result.stderr, result.stderr
+
+
+def test_markup_in_case_ids_is_printed_verbatim(tmp_path: Path, tiny_files: Path) -> None:
+    case = tmp_path / "c.json"
+    case.write_text(json.dumps({"case_id": "x[/]y[bold]", "notes": "burning when I pee"}))
+    result = run_cli("diagnose", str(case), "--model", str(tiny_files / "model"), home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "x[/]y[bold]" in result.stdout

@@ -29,7 +29,6 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
-err_console = Console(stderr=True)
 
 FORMATS = "ddxplus|symptom2disease|zh|jsonl|csv|fhir|kaggle|uci_heart|pima|mtsamples"
 DataOpt = Annotated[
@@ -146,7 +145,7 @@ def evaluate(
     """Score a saved model on a data file: accuracy, calibration, differential, subgroups."""
     from dxkit.models.base import load_model
     from dxkit.pipeline import evaluate_model, load_training_data
-    from dxkit.render import metrics_table
+    from dxkit.render import metrics_table, subgroup_table
 
     fitted = load_model(model_dir)
     quiet = Console(stderr=True, quiet=as_json)
@@ -158,6 +157,8 @@ def evaluate(
     keys = ["n", "top1", "top3", "top5", "macro_f1", "balanced_accuracy", "ece", "brier", "nll"]
     keys += ["gtpa1", "gtpa", "ddr", "ddp", "ddf1", "n_rejected"]
     console.print(metrics_table(f"{model_dir} on {data or 'synthetic cohort'}", metrics, keys))
+    if metrics.get("subgroups"):
+        console.print(subgroup_table(metrics["subgroups"]))
 
 
 @app.command()
@@ -220,7 +221,17 @@ def _describe_validation(exc: ValidationError) -> str:
     for err in exc.errors(include_input=False, include_url=False):
         where = ".".join(str(p) for p in err["loc"]) or "(root)"
         problems.append(f"{where}: {err['msg']}")
-    return f"invalid {exc.title}: " + "; ".join(problems[:5])
+    return (
+        f"invalid {exc.title}: " + "; ".join(problems[:5]) + ". Fix: correct these fields "
+        "(see the case schema in the README)."
+    )
+
+
+def _fail(message: str) -> None:
+    """Print one plain line to stderr (no markup, no wrapping) and exit with code 2."""
+    one_line = " ".join(message.split())
+    sys.stderr.write(f"error: {one_line}\n")
+    sys.exit(2)
 
 
 def main() -> None:
@@ -228,14 +239,10 @@ def main() -> None:
     try:
         app()
     except DxkitError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(2)
+        _fail(str(exc))
     except ValidationError as exc:
-        err_console.print(f"[bold red]error:[/] {_describe_validation(exc)}", highlight=False)
-        sys.exit(2)
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        err_console.print(
-            f"[bold red]error:[/] cannot read {exc.filename}: {exc.strerror}. Fix: check the path.",
-            highlight=False,
-        )
-        sys.exit(2)
+        _fail(_describe_validation(exc))
+    except IsADirectoryError as exc:
+        _fail(f"{exc.filename} is a directory; expected a file. Fix: pass a file path.")
+    except (FileNotFoundError, PermissionError) as exc:
+        _fail(f"cannot access {exc.filename}: {exc.strerror}. Fix: check the path.")

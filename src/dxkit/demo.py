@@ -54,10 +54,15 @@ def run_demo(out: Path, *, n: int = 3000, console: Console) -> dict[str, object]
     model, dropped = fit_model("tfidf", split.train, seed=0, console=console, soft=False)
     fit_seconds = time.perf_counter() - fit_started
     model.save(out / "model")
+    from dxkit.models.default import default_model_dir
+
+    installed = default_model_dir()
+    if not (installed / "dxkit-model.json").is_file():
+        model.save(installed)  # `dxkit diagnose` then starts without training again
     console.print(
         f"[bold]2. model[/]: TF-IDF + logistic regression on {len(split.train) - dropped} "
         f"cases (10% of them held out for temperature scaling) in {fit_seconds:.1f}s "
-        f"-> {out / 'model'}"
+        f"-> {out / 'model'} (default model for `dxkit diagnose`: {installed})"
     )
     calibration = getattr(model, "report", None)
     if calibration:

@@ -18,7 +18,7 @@ from dxkit.errors import InputError
 from dxkit.models.base import DiagnosisModel
 
 MODEL_KINDS = ("tfidf", "rnn")
-_OBS_PATTERN = re.compile(r"^\s*([0-9]{1,7}-[0-9])\s*=\s*(-?[0-9.]+)\s+(\S+)\s*$")
+_OBS_PATTERN = re.compile(r"^\s*([0-9]{1,7}-[0-9])\s*=\s*(-?[0-9]+(?:\.[0-9]+)?)\s+(\S+)\s*$")
 
 
 def load_training_data(
@@ -34,6 +34,8 @@ def load_training_data(
     if data is None:
         from dxkit.cases.synthetic import CohortConfig, generate_cohort
 
+        if n < 1:
+            raise InputError("--n", expected="an integer >= 1", found=str(n), fix="pass --n 3000")
         with console.status(f"generating a synthetic cohort of {n} cases (seed {seed})"):
             labeled = generate_cohort(CohortConfig(n=n, seed=seed))
     else:

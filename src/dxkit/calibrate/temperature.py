@@ -117,12 +117,19 @@ class CalibratedModel:
         return apply_temperature(self.inner.predict_proba(cases), self.temperature)
 
     def save(self, path: Path) -> None:
-        """Save the inner model, then add the calibration to its manifest (atomic write)."""
-        path = Path(path)
-        self.inner.save(path)
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-        manifest["calibration"] = {"temperature": self.temperature, **self.report}
-        atomic_write_text(path / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+        """Save the inner model with the calibration in its manifest, as one atomic swap.
+
+        Both are written into a temporary directory first, so a crash can never leave a
+        model that loads but has silently lost its calibration.
+        """
+        from dxkit.models.shared import atomic_model_dir
+
+        with atomic_model_dir(Path(path)) as tmp:
+            self.inner.save(tmp)
+            manifest = json.loads((tmp / MANIFEST).read_text(encoding="utf-8"))
+            manifest["calibration"] = {"temperature": self.temperature, **self.report}
+            text = json.dumps(manifest, indent=2, ensure_ascii=False)
+            atomic_write_text(tmp / MANIFEST, text)
 
     @classmethod
     def load(cls, path: Path) -> Self:

@@ -157,6 +157,13 @@ def read_cases(path: Path) -> list[Case]:
             cases.append(Case(**fields))
         except ValidationError as exc:
             raise _field_error(exc, where) from None
+    if not cases:
+        raise InputError(
+            "case file",
+            expected="at least one case",
+            found=f"{path.name} holds none",
+            fix="write one JSON case per line (or a JSON object) into the file",
+        )
     return cases
 
 

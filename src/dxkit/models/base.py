@@ -90,6 +90,8 @@ def read_manifest(path: Path, kind: str | None = None) -> dict[str, Any]:
         )
     try:
         data: dict[str, Any] = json.loads(manifest.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise json.JSONDecodeError("not a JSON object", "", 0)
     except json.JSONDecodeError as exc:
         raise ModelFormatError(
             "model manifest",
@@ -139,13 +141,23 @@ def load_model(path: Path) -> DiagnosisModel:
     A manifest with a ``calibration`` entry wraps the model in its temperature scaling.
     """
     manifest = read_manifest(path)
-    model = _load_kind(path, manifest["kind"])
-    calibration = manifest.get("calibration")
-    if calibration:
-        from dxkit.calibrate.temperature import CalibratedModel
+    try:
+        model = _load_kind(path, manifest["kind"])
+        calibration = manifest.get("calibration")
+        if calibration:
+            from dxkit.calibrate.temperature import CalibratedModel
 
-        report = {k: v for k, v in calibration.items() if k != "temperature"}
-        return CalibratedModel(model, float(calibration["temperature"]), report)
+            report = {k: v for k, v in calibration.items() if k != "temperature"}
+            return CalibratedModel(model, float(calibration["temperature"]), report)
+    except ModelFormatError:
+        raise
+    except Exception as exc:  # a damaged file: missing keys, truncated weights, bad pickle
+        raise ModelFormatError(
+            "model directory",
+            expected=f"a complete model written by `dxkit train` in {path}",
+            found=f"a damaged or incomplete model ({type(exc).__name__})",
+            fix="retrain the model into a fresh --out directory",
+        ) from None
     return model
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dxkit.cases.schema import Case, Sex
@@ -236,9 +237,13 @@ def check_file(path: Path, fmt: str = "jsonl") -> QualityReport:
         raise DataNotFoundError(
             f"case file {path}",
             expected="an existing JSONL file",
-            found="no such file",
+            found="a directory" if path.is_dir() else "no such file",
             fix="check the path",
         )
+    if path.suffix.lower() == ".json":
+        from dxkit.cases.io import read_cases
+
+        return quality_report(read_cases(path))
     cases: list[Case] = []
     labels: list[str | None] = []
     lines: list[int | None] = []
@@ -257,6 +262,13 @@ def check_file(path: Path, fmt: str = "jsonl") -> QualityReport:
             labels.append(parsed[1])
             lines.append(number)
     has_labels = any(label is not None for label in labels)
+    if n_lines == 0:
+        raise InputError(
+            "case file",
+            expected="at least one case",
+            found=f"{path.name} is empty",
+            fix="write one JSON case per line into the file",
+        )
     return _build(cases, labels if has_labels else None, rejections, n_lines, lines)
 
 
@@ -284,15 +296,20 @@ def render_report(report: QualityReport, console: Console | None = None) -> Tabl
         table.add_section()
         table.add_row("classes", str(len(report.label_distribution)))
         smallest = ", ".join(f"{label} ({n})" for label, n in report.smallest_classes)
-        table.add_row("smallest classes", smallest)
+        table.add_row("smallest classes", escape(smallest))
     if report.observation_coverage:
         table.add_section()
         for code, rate in report.observation_coverage.items():
             table.add_row(f"observed: {code}", f"{rate:.1%}")
     if report.rejections:
         table.add_section()
-    for rejection in report.rejections[:20]:
-        table.add_row("rejection", rejection.message)
+    shown = 20
+    for rejection in report.rejections[:shown]:
+        where = rejection.case_id or (f"line {rejection.line}" if rejection.line else "")
+        table.add_row(escape(f"rejected {where}".strip()), escape(rejection.message))
+    if len(report.rejections) > shown:
+        more = len(report.rejections) - shown
+        table.add_row("", f"... and {more} more (use --json for all)")
     if console is not None:
         console.print(table)
     return table

@@ -32,8 +32,9 @@ def validate_all(cases: Sequence[Case], *, strict: bool = True) -> list[Validati
         try:
             results.append(validate_case(case, strict=strict))
         except InputError as exc:
+            prefix = f"case {case.case_id!r}"
             raise InputError(
-                f"case {case.case_id!r}: {exc.what}",
+                exc.what if exc.what.startswith(prefix) else f"{prefix}: {exc.what}",
                 expected=exc.expected,
                 found=exc.found,
                 fix=exc.fix,
