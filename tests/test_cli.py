@@ -233,3 +233,13 @@ def test_markup_in_case_ids_is_printed_verbatim(tmp_path: Path, tiny_files: Path
     result = run_cli("diagnose", str(case), "--model", str(tiny_files / "model"), home=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "x[/]y[bold]" in result.stdout
+
+
+def test_bad_output_paths_fail_before_any_work(tmp_path: Path) -> None:
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("keep me")
+    result = run_cli("train", "--out", str(tmp_path / "busy"), "--n", "50", home=tmp_path)
+    assert result.returncode == 2 and "directory of other files" in result.stderr
+    assert (tmp_path / "busy" / "notes.txt").read_text() == "keep me"
+    result = run_cli("generate", "--out", str(tmp_path), "--n", "5", home=tmp_path)
+    assert result.returncode == 2 and "is a directory" in result.stderr

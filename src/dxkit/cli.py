@@ -67,6 +67,10 @@ def generate(
             ),
         )
     )
+    if out.is_dir():
+        raise InputError(
+            "--out", expected="a file path", found=f"{out} is a directory", fix="add a file name"
+        )
     with console.status(f"generating {n} cases"):
         cohort = generate_cohort(config)
     write_jsonl(out, cohort)
@@ -111,8 +115,10 @@ def train(
     ] = True,
 ) -> None:
     """Train a model on a data file (or the synthetic cohort) and save it to --out."""
+    from dxkit.models.shared import check_model_out
     from dxkit.pipeline import fit_model, load_training_data
 
+    check_model_out(out)
     labeled = load_training_data(data, fmt, n=n, seed=seed, limit=limit, console=console)
     started = time.perf_counter()
     fitted, dropped = fit_model(

@@ -153,6 +153,24 @@ def check_tabular_layout(manifest: dict[str, Any]) -> None:
         )
 
 
+def check_model_out(path: Path) -> None:
+    """Refuse an output path that is a file or a directory of other files.
+
+    Called before training too, so a mistyped ``--out`` fails in a second, not after
+    minutes of training.
+    """
+    if path.exists() and not (
+        path.is_dir() and ((path / MANIFEST).is_file() or not any(path.iterdir()))
+    ):
+        found = "a file" if path.is_file() else "a directory of other files"
+        raise InputError(
+            "model output path",
+            expected="a new directory, an empty one or a saved model to overwrite",
+            found=f"{path} is {found}",
+            fix="choose another --out directory",
+        )
+
+
 @contextmanager
 def atomic_model_dir(path: Path) -> Iterator[Path]:
     """Yield a temporary directory beside ``path``; on success it replaces ``path``.
@@ -164,15 +182,7 @@ def atomic_model_dir(path: Path) -> Iterator[Path]:
     Raises:
         InputError: ``path`` exists and is a file or a directory of other files.
     """
-    if path.exists() and not (
-        path.is_dir() and ((path / MANIFEST).is_file() or not any(path.iterdir()))
-    ):
-        raise InputError(
-            "model output path",
-            expected="a new directory, an empty one or a saved model to overwrite",
-            found=f"{path} holds other files",
-            fix="choose another --out directory",
-        )
+    check_model_out(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
