@@ -158,12 +158,20 @@ def _in_folder(path: Path, pattern: str) -> Path:
     if not path.is_dir():
         return path
     found = sorted(path.glob(pattern))
-    return found[0] if len(found) == 1 else path / pattern.replace("*", "")
+    if len(found) == 1:
+        return found[0]
+    raise DataNotFoundError(
+        f"data folder {path}",
+        expected=f"exactly one file matching {pattern} in it",
+        found=f"{len(found)} such files",
+        fix="pass the data file itself with --data",
+    )
 
 
 def _require(path: Path, what: str, fix: str) -> None:
     if not path.is_file():
-        raise DataNotFoundError(what, expected=f"the file {path}", found="no such file", fix=fix)
+        found = "a directory" if path.is_dir() else "no such file"
+        raise DataNotFoundError(what, expected=f"the file {path}", found=found, fix=fix)
 
 
 def _render_group(ev: _Evidence, values: list[str]) -> tuple[str, str | None]:

@@ -127,12 +127,12 @@ class LabeledCase(_Strict):
 def public_age(age: float | None) -> int | str | None:
     """Age as it may leave the process: whole years, with ages over 89 as ``"90+"``.
 
-    >>> public_age(45.7), public_age(89), public_age(93), public_age(None)
+    >>> public_age(45.7), public_age(89.5), public_age(90), public_age(None)
     (45, 89, '90+', None)
     """
     if age is None:
         return None
-    if age > AGE_CAP:
+    if int(age) > AGE_CAP:  # whole years: 89.5 is still 89
         return f"{AGE_CAP + 1}+"
     return int(age)
 

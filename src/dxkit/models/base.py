@@ -123,7 +123,11 @@ def atomic_write_text(target: Path, text: str) -> None:
 
 
 def atomic_write_bytes(target: Path, data: bytes) -> None:
-    """Write bytes atomically: readers see the old file or the new one, never a half."""
+    """Write bytes atomically: readers see the old file or the new one, never a half.
+
+    The file is created by ``mkstemp`` and so is readable by its owner only (mode 0600):
+    outputs may hold patient data, so sharing them is a deliberate step.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
