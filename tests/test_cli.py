@@ -69,6 +69,10 @@ def test_train_then_evaluate_json(tiny_files: Path) -> None:
         assert key in metrics
     assert metrics["n"] == 240
     assert metrics["top1"] > 0.8
+    assert metrics["alpha"] == 0.1
+    assert 0.8 <= metrics["coverage"] <= 1.0
+    assert 1.0 <= metrics["mean_set_size"] <= 3.0
+    assert 0.0 <= metrics["abstain_rate"] <= 1.0
 
 
 def test_diagnose_text_json(tiny_files: Path) -> None:

@@ -162,6 +162,7 @@ def evaluate(
         return
     keys = ["n", "top1", "top3", "top5", "macro_f1", "balanced_accuracy", "ece", "brier", "nll"]
     keys += ["gtpa1", "gtpa", "ddr", "ddp", "ddf1", "n_rejected"]
+    keys += ["alpha", "coverage", "mean_set_size", "abstain_rate"]
     console.print(metrics_table(f"{model_dir} on {data or 'synthetic cohort'}", metrics, keys))
     if metrics.get("subgroups"):
         console.print(subgroup_table(metrics["subgroups"]))

@@ -75,6 +75,7 @@ def run_demo(out: Path, *, n: int = 3000, console: Console) -> dict[str, object]
     metrics["train_seconds"] = round(fit_seconds, 2)
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False))
     keys = ["n", "top1", "top3", "top5", "macro_f1", "ece", "brier", "gtpa1", "ddf1"]
+    keys += ["coverage", "mean_set_size", "abstain_rate"]
     console.print(metrics_table("3. held-out patients (20%)", metrics, keys))
     console.print("[bold]4. example cases[/]")
     answers = diagnose(model, example_cases(), top=5)

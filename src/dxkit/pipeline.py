@@ -166,7 +166,43 @@ def evaluate_model(
         age_band=[age_band(c.age) for c in cases],
     )
     metrics["n_rejected"] = dropped
+    conformal = getattr(model, "conformal", None)
+    if conformal is not None and cases:
+        metrics.update(conformal_metrics(model, proba, kept))
     return metrics
+
+
+def conformal_metrics(
+    model: DiagnosisModel, proba: Any, labeled: Sequence[LabeledCase]
+) -> dict[str, float]:
+    """Coverage, mean set size and abstention rate of the model's conformal sets."""
+    import numpy as np
+
+    from dxkit.calibrate.conformal import abstain, coverage, mean_set_size
+    from dxkit.calibrate.temperature import subgroup_key
+    from dxkit.knowledge.loader import load_knowledge_base
+    from dxkit.knowledge.schema import Triage
+
+    conformal = getattr(model, "conformal")  # noqa: B009
+    sets = conformal.predict_sets(proba, [subgroup_key(lc.case) for lc in labeled])
+    index = {label: i for i, label in enumerate(model.labels)}
+    y = np.array([index.get(lc.label, -1) for lc in labeled])
+    kb = load_knowledge_base()
+    emergencies = {
+        label
+        for label in model.labels
+        if (entry := kb.resolve(label)) is not None and entry.triage == Triage.emergency
+    }
+    refused = [
+        abstain(row, members, model.labels, emergencies)[0]
+        for row, members in zip(proba, sets, strict=True)
+    ]
+    return {
+        "alpha": round(float(conformal.alpha), 4),
+        "coverage": round(float(coverage(sets, y)), 4),
+        "mean_set_size": round(float(mean_set_size(sets)), 4),
+        "abstain_rate": round(float(np.mean(refused)), 4),
+    }
 
 
 def parse_observation(spec: str) -> Observation:

@@ -49,6 +49,12 @@ def print_differential(console: Console, answer: Differential) -> None:
         if style
         else f"Triage: {level} - {answer.triage.reason}"
     )
+    if answer.alpha is not None:
+        level_pct = round((1 - answer.alpha) * 100)
+        members = ", ".join(answer.prediction_set)
+        console.print(f"{level_pct}% prediction set: {escape(members)}")
+    if answer.abstain:
+        console.print(f"[bold red]Refer to a clinician:[/] {escape(answer.abstain_reason)}")
     for warning in answer.warnings:
         console.print(f"[yellow]warning[/] {warning.field}: {warning.message}")
     console.print(f"[dim]{answer.disclaimer}[/]\n")

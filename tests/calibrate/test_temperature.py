@@ -47,3 +47,24 @@ def test_calibrated_model_round_trips(tmp_path: Path, tiny_kb: KnowledgeBase) ->
     assert not np.allclose(calibrated.predict_proba(cases), model.predict_proba(cases))
     with pytest.raises(InputError, match="fit the inner model"):
         loaded.fit([], [])
+
+
+def test_calibration_also_fits_conformal_sets_that_round_trip(
+    tmp_path: Path, tiny_kb: KnowledgeBase
+) -> None:
+    cohort = CohortGenerator(CohortConfig(n=400, seed=2), tiny_kb).generate()
+    train, val = cohort[:250], cohort[250:]
+    model = TfidfModel().fit([lc.case for lc in train], [lc.label for lc in train])
+    calibrated = CalibratedModel.calibrate(
+        model, [lc.case for lc in val], [lc.label for lc in val], alpha=0.2
+    )
+    assert calibrated.conformal is not None
+    assert calibrated.conformal.alpha == 0.2
+    calibrated.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert isinstance(loaded, CalibratedModel) and loaded.conformal is not None
+    assert loaded.conformal.to_dict() == calibrated.conformal.to_dict()
+    few = CalibratedModel.calibrate(
+        model, [lc.case for lc in val[:30]], [lc.label for lc in val[:30]], alpha=0.01
+    )
+    assert few.conformal is None  # 30 cases cannot support a 99% set

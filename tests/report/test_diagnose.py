@@ -82,3 +82,20 @@ def test_impossible_value_fails_whole_batch_naming_case(
     assert "secret patient text" not in str(info.value)
     with pytest.raises(InputError, match="top"):
         diagnose(tiny_model, [good], top=0, kb=tiny_kb)
+
+
+def test_conformal_set_and_abstention_in_the_answer(tiny_kb: KnowledgeBase) -> None:
+    from dxkit.calibrate.temperature import CalibratedModel
+
+    cohort = CohortGenerator(CohortConfig(n=400, seed=3), tiny_kb).generate()
+    model = TfidfModel().fit([lc.case for lc in cohort[:250]], [lc.label for lc in cohort[:250]])
+    calibrated = CalibratedModel.calibrate(
+        model, [lc.case for lc in cohort[250:]], [lc.label for lc in cohort[250:]], alpha=0.1
+    )
+    clear = Case(case_id="u", notes="itchy rash on the arms, itching at night")
+    vague = Case(case_id="v", notes="feeling unwell")
+    first, second = diagnose(calibrated, [clear, vague], kb=tiny_kb)
+    assert first.alpha == 0.1
+    assert first.prediction_set[0] == first.top.name
+    assert len(second.prediction_set) >= len(first.prediction_set)
+    assert first.abstain is False and first.abstain_reason == ""

@@ -149,10 +149,13 @@ def load_model(path: Path) -> DiagnosisModel:
         model = _load_kind(path, manifest["kind"])
         calibration = manifest.get("calibration")
         if calibration:
+            from dxkit.calibrate.conformal import ConformalPredictor
             from dxkit.calibrate.temperature import CalibratedModel
 
             report = {k: v for k, v in calibration.items() if k != "temperature"}
-            return CalibratedModel(model, float(calibration["temperature"]), report)
+            conformal = manifest.get("conformal")
+            predictor = ConformalPredictor.from_dict(conformal) if conformal else None
+            return CalibratedModel(model, float(calibration["temperature"]), report, predictor)
     except ModelFormatError:
         raise
     except Exception as exc:  # a damaged file: missing keys, truncated weights, bad pickle

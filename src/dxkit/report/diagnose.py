@@ -7,13 +7,16 @@ fails as a whole with the offending case id and nothing is half-written.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from dxkit import __version__
+from dxkit.calibrate.conformal import abstain
 from dxkit.cases.schema import Case, public_age
 from dxkit.errors import InputError
 from dxkit.knowledge.loader import KnowledgeBase, load_knowledge_base
+from dxkit.knowledge.schema import Triage
 from dxkit.models.base import DiagnosisModel
 from dxkit.quality.validate import ValidationResult, validate_case
 from dxkit.report.differential import Differential, ModelInfo, RankedCondition
@@ -84,13 +87,29 @@ def diagnose(
         dxkit_version=__version__,
         n_labels=len(model.labels),
     )
+    sets = _prediction_sets(model, proba, clean)
+    emergencies = {
+        label
+        for label in model.labels
+        if (entry := kb.resolve(label)) is not None and entry.triage == Triage.emergency
+    }
     answers = []
-    for result, row in zip(validated, proba, strict=True):
+    for index, (result, row) in enumerate(zip(validated, proba, strict=True)):
         all_ranked = rank_conditions(row, model.labels, kb, top=len(model.labels))
         triage = combine_triage(
             [(c.name, c.triage, c.probability) for c in all_ranked if c.triage is not None],
             news2(result.case),
         )
+        conformal: dict[str, Any] = {}
+        if sets is not None:
+            members = sets[index]
+            refer, why = abstain(row, members, model.labels, emergencies, level=1 - _alpha(model))
+            conformal = {
+                "alpha": _alpha(model),
+                "prediction_set": [_display(model.labels[i], kb) for i in members],
+                "abstain": refer,
+                "abstain_reason": why,
+            }
         answers.append(
             Differential(
                 case_id=result.case.case_id,
@@ -100,6 +119,30 @@ def diagnose(
                 triage=triage,
                 warnings=list(result.warnings),
                 model=info,
+                **conformal,
             )
         )
     return answers
+
+
+def _alpha(model: DiagnosisModel) -> float:
+    conformal = getattr(model, "conformal", None)
+    return float(conformal.alpha) if conformal is not None else 0.0
+
+
+def _display(label: str, kb: KnowledgeBase) -> str:
+    entry = kb.resolve(label)
+    return entry.name if entry else label
+
+
+def _prediction_sets(
+    model: DiagnosisModel, proba: np.ndarray, cases: Sequence[Case]
+) -> list[list[int]] | None:
+    """Conformal sets (label indices) when the model carries a fitted predictor."""
+    conformal = getattr(model, "conformal", None)
+    if conformal is None:
+        return None
+    from dxkit.calibrate.temperature import subgroup_key
+
+    sets: list[list[int]] = conformal.predict_sets(proba, [subgroup_key(c) for c in cases])
+    return sets

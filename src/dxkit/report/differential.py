@@ -47,6 +47,10 @@ class Differential(BaseModel):
     sex: str = "unknown"
     conditions: list[RankedCondition]
     triage: TriageDecision
+    alpha: float | None = None  # error rate of the prediction set, when the model has one
+    prediction_set: list[str] = Field(default_factory=list)  # holds the truth w.p. >= 1 - alpha
+    abstain: bool = False
+    abstain_reason: str = ""
     warnings: list[QualityWarning] = Field(default_factory=list)
     model: ModelInfo
     disclaimer: str = DISCLAIMER
