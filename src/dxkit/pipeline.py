@@ -181,18 +181,13 @@ def conformal_metrics(
     from dxkit.calibrate.conformal import abstain, coverage, mean_set_size
     from dxkit.calibrate.temperature import subgroup_key
     from dxkit.knowledge.loader import load_knowledge_base
-    from dxkit.knowledge.schema import Triage
+    from dxkit.report.diagnose import emergency_labels
 
     conformal = getattr(model, "conformal")  # noqa: B009
     sets = conformal.predict_sets(proba, [subgroup_key(lc.case) for lc in labeled])
     index = {label: i for i, label in enumerate(model.labels)}
     y = np.array([index.get(lc.label, -1) for lc in labeled])
-    kb = load_knowledge_base()
-    emergencies = {
-        label
-        for label in model.labels
-        if (entry := kb.resolve(label)) is not None and entry.triage == Triage.emergency
-    }
+    emergencies = emergency_labels(model.labels, load_knowledge_base())
     refused = [
         abstain(row, members, model.labels, emergencies)[0]
         for row, members in zip(proba, sets, strict=True)

@@ -19,10 +19,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dxkit.cases.notes import add_typos, write_note
-from dxkit.cases.schema import AGE_BANDS, Case, History, LabeledCase, Lifestyle, Observation
+from dxkit.cases.schema import (
+    AGE_BANDS,
+    Case,
+    History,
+    LabeledCase,
+    Lifestyle,
+    Observation,
+    age_band,
+)
 from dxkit.knowledge.loader import KnowledgeBase, load_knowledge_base
 from dxkit.knowledge.schema import Condition
-from dxkit.quality.catalogue import ObservationSpec, catalogue_by_key
+from dxkit.quality.catalogue import ObservationSpec, catalogue_by_key, catalogue_by_loinc
 
 VITALS = ("temperature", "heart_rate", "respiratory_rate", "systolic_bp", "spo2")
 # Share of each age band among GP + ED attendances (order of magnitude, England HES/QResearch).
@@ -149,7 +157,7 @@ class CohortGenerator:
             cond = self.pool[int(rng.choice(len(self.pool), p=self.weights))]
             age, sex = self._demographics(cond)
             patient_id = f"P{self.config.seed}-{index:06d}"
-        band = _band_name(age)
+        band = age_band(age) if age is not None else "18-39"  # revisit with age missing
         present, absent = self._symptoms(cond)
         if rng.random() < noise.irrelevant_rate:
             present.append(self.all_symptoms[int(rng.integers(len(self.all_symptoms)))])
@@ -248,7 +256,7 @@ class CohortGenerator:
         observations = [self._observation(key, value) for key, value in values.items()]
         if observations and rng.random() < noise.implausible_rate:
             i = int(rng.integers(len(observations)))
-            spec = self.specs[_key_of(observations[i].code)]
+            spec = catalogue_by_loinc()[observations[i].code]
             bad = spec.plausible[1] * 1.5 + 10
             observations[i] = observations[i].model_copy(update={"value": bad, "unit": spec.unit})
         return observations
@@ -277,17 +285,6 @@ def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
     low, high = bounds
     margin = (high - low) * 0.15
     return float(rng.uniform(low + margin, high - margin)) if high > low else float(low)
-
-
-def _band_name(age: float | None) -> str:
-    for name, low, high in AGE_BANDS:
-        if age is not None and low <= age < high:
-            return name
-    return "18-39"
-
-
-def _key_of(loinc: str) -> str:
-    return next(k for k, s in catalogue_by_key().items() if s.loinc == loinc)
 
 
 def generate_cohort(config: CohortConfig | None = None) -> list[LabeledCase]:

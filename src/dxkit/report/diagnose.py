@@ -16,7 +16,7 @@ from dxkit.calibrate.conformal import abstain
 from dxkit.cases.schema import Case, public_age
 from dxkit.errors import InputError
 from dxkit.knowledge.loader import KnowledgeBase, load_knowledge_base
-from dxkit.knowledge.schema import Triage
+from dxkit.knowledge.schema import Condition, Triage
 from dxkit.models.base import DiagnosisModel
 from dxkit.quality.validate import ValidationResult, validate_case
 from dxkit.report.differential import Differential, ModelInfo, RankedCondition
@@ -45,18 +45,31 @@ def validate_all(cases: Sequence[Case], *, strict: bool = True) -> list[Validati
     return results
 
 
+def resolve_labels(labels: Sequence[str], kb: KnowledgeBase) -> list[Condition | None]:
+    """The knowledge-base entry of each model label (``None`` where it has none), once."""
+    return [kb.resolve(label) for label in labels]
+
+
+def emergency_labels(labels: Sequence[str], kb: KnowledgeBase) -> set[str]:
+    """Model labels whose condition is an emergency: they must not hide below the top."""
+    return {
+        label
+        for label, entry in zip(labels, resolve_labels(labels, kb), strict=True)
+        if entry is not None and entry.triage == Triage.emergency
+    }
+
+
 def rank_conditions(
-    proba: np.ndarray, labels: Sequence[str], kb: KnowledgeBase, top: int
+    proba: np.ndarray, labels: Sequence[str], entries: Sequence[Condition | None], top: int
 ) -> list[RankedCondition]:
-    """The ``top`` most probable labels, enriched with codes and triage from the KB."""
+    """The ``top`` most probable labels, enriched with codes and triage from their entries."""
     order = np.argsort(-proba, kind="stable")[:top]
     ranked = []
     for index in order:
-        label = labels[int(index)]
-        entry = kb.resolve(label)
+        entry = entries[int(index)]
         ranked.append(
             RankedCondition(
-                name=entry.name if entry else label,
+                name=entry.name if entry else labels[int(index)],
                 icd10=entry.icd10 if entry else None,
                 snomed=entry.snomed if entry else None,
                 probability=round(float(proba[index]), 4),
@@ -88,16 +101,19 @@ def diagnose(
         n_labels=len(model.labels),
     )
     sets = _prediction_sets(model, proba, clean)
-    emergencies = {
-        label
-        for label in model.labels
-        if (entry := kb.resolve(label)) is not None and entry.triage == Triage.emergency
-    }
+    entries = resolve_labels(model.labels, kb)
+    names = [
+        entry.name if entry else label for label, entry in zip(model.labels, entries, strict=True)
+    ]
+    emergencies = emergency_labels(model.labels, kb)
     answers = []
     for index, (result, row) in enumerate(zip(validated, proba, strict=True)):
-        all_ranked = rank_conditions(row, model.labels, kb, top=len(model.labels))
         triage = combine_triage(
-            [(c.name, c.triage, c.probability) for c in all_ranked if c.triage is not None],
+            [
+                (name, entry.triage, round(float(p), 4))
+                for name, entry, p in zip(names, entries, row, strict=True)
+                if entry is not None
+            ],
             news2(result.case),
         )
         conformal: dict[str, Any] = {}
@@ -106,7 +122,7 @@ def diagnose(
             refer, why = abstain(row, members, model.labels, emergencies, level=1 - _alpha(model))
             conformal = {
                 "alpha": _alpha(model),
-                "prediction_set": [_display(model.labels[i], kb) for i in members],
+                "prediction_set": [names[i] for i in members],
                 "abstain": refer,
                 "abstain_reason": why,
             }
@@ -115,7 +131,7 @@ def diagnose(
                 case_id=result.case.case_id,
                 age=public_age(result.case.age),
                 sex=result.case.sex.value,
-                conditions=all_ranked[:top],
+                conditions=rank_conditions(row, model.labels, entries, top),
                 triage=triage,
                 warnings=list(result.warnings),
                 model=info,
@@ -128,11 +144,6 @@ def diagnose(
 def _alpha(model: DiagnosisModel) -> float:
     conformal = getattr(model, "conformal", None)
     return float(conformal.alpha) if conformal is not None else 0.0
-
-
-def _display(label: str, kb: KnowledgeBase) -> str:
-    entry = kb.resolve(label)
-    return entry.name if entry else label
 
 
 def _prediction_sets(
