@@ -247,3 +247,34 @@ def test_bad_output_paths_fail_before_any_work(tmp_path: Path) -> None:
     assert (tmp_path / "busy" / "notes.txt").read_text() == "keep me"
     result = run_cli("generate", "--out", str(tmp_path), "--n", "5", home=tmp_path)
     assert result.returncode == 2 and "is a directory" in result.stderr
+
+
+def test_rnn_train_and_ddxplus_evaluate_forms(
+    tmp_path: Path, tiny_files: Path, shared_data: Path
+) -> None:
+    rnn = tmp_path / "rnn"
+    result = runner.invoke(
+        app,
+        ["train", "--model", "rnn", "--data", str(tiny_files / "train.jsonl"), "--format",
+         "jsonl", "--out", str(rnn)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((rnn / "dxkit-model.json").read_text())["kind"] == "rnn"
+    csv = shared_data / "ddxplus" / "patients_dev.csv"
+    ddx = tmp_path / "ddx"
+    result = runner.invoke(
+        app,
+        ["train", "--model", "tfidf", "--data", str(csv), "--format", "ddxplus", "--out",
+         str(ddx), "--limit", "400"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        app,
+        ["evaluate", str(ddx), "--data", str(csv), "--format", "ddxplus", "--limit", "200",
+         "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    for key in ("n", "top1", "top3", "macro_f1", "ece", "brier", "gtpa1", "ddr", "ddp", "ddf1"):
+        assert key in metrics
+    assert metrics["top1"] > 0.5
