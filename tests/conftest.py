@@ -98,3 +98,41 @@ def _tiny_kb() -> KnowledgeBase:
 def tiny_kb() -> KnowledgeBase:
     """A three-condition knowledge base built in memory."""
     return _tiny_kb()
+
+
+def write_tiny_bert(directory: Path, words: tuple[str, ...] = ()) -> Path:
+    """Save a tiny randomly initialised BERT and its tokenizer as a local HF directory.
+
+    The vocabulary holds every lower-case letter and digit (also as ``##`` pieces), so
+    any English text tokenises, plus ``words`` as whole pieces.
+    """
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    chars = list("abcdefghijklmnopqrstuvwxyz0123456789")
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    punct = list(".,:;()/%+-_'")
+    vocab = [*specials, *punct, *chars, *(f"##{c}" for c in chars), *words]
+    directory.mkdir(parents=True, exist_ok=True)
+    index = {token: i for i, token in enumerate(dict.fromkeys(vocab))}
+    tokenizer = BertTokenizerFast(vocab=index, do_lower_case=True)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    import torch
+
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random BERT directory: the encoder's tests never need the real weights."""
+    words = ("fever", "cough", "rash", "itching", "burning", "urination", "chest", "pain")
+    return write_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), words)

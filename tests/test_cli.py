@@ -278,3 +278,40 @@ def test_rnn_train_and_ddxplus_evaluate_forms(
     for key in ("n", "top1", "top3", "macro_f1", "ece", "brier", "gtpa1", "ddr", "ddp", "ddf1"):
         assert key in metrics
     assert metrics["top1"] > 0.5
+
+
+def test_evaluate_html_report_and_model_card(tiny_files: Path) -> None:
+    out = tiny_files / "reports" / "eval.html"
+    result = runner.invoke(
+        app,
+        ["evaluate", str(tiny_files / "model"), "--data", str(tiny_files / "train.jsonl"),
+         "--json", "--html", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    by_group = metrics["coverage_by_group"]
+    assert set(by_group["sex"]) == {"coverage", "mean_set_size", "ece"}
+    assert "age_band" in by_group and isinstance(by_group["under_covered"], list)
+    assert metrics["ece_before"] >= 0 and metrics["nll_before"] >= 0
+    page = out.read_text(encoding="utf-8")
+    for section in ("Reliability diagram", "Confusion matrix", "Coverage vs set size",
+                    "Subgroups", "Example explanations"):  # fmt: skip
+        assert f"<h2>{section}</h2>" in page
+    assert '<img src="data:image/png;base64,' in page
+    assert "http://" not in page and "https://" not in page
+    assert f"<th>top1</th><td class='num'>{metrics['top1']:.4f}</td>" in page
+    card = out.with_suffix(".md").read_text(encoding="utf-8")
+    assert "not a substitute for clinical judgement" in card
+    assert f"| top1 | {metrics['top1']:.4f} |" in card
+
+
+def test_evaluate_html_bad_paths_fail_before_any_work(tmp_path: Path, tiny_files: Path) -> None:
+    model = str(tiny_files / "model")
+    result = run_cli("evaluate", model, "--html", str(tmp_path), home=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--html: expected a file path" in result.stderr
+    (tmp_path / "file").write_text("x")
+    result = run_cli("evaluate", model, "--html", str(tmp_path / "file" / "r.html"), home=tmp_path)
+    assert result.returncode == 2 and "expected a path whose parent" in result.stderr
+    result = run_cli("evaluate", model, "--card", str(tmp_path), home=tmp_path)
+    assert result.returncode == 2 and "--card: expected a file path" in result.stderr

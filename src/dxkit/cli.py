@@ -147,16 +147,43 @@ def evaluate(
     n: Annotated[int, typer.Option(help="synthetic cohort size when no --data")] = 1000,
     limit: Annotated[int | None, typer.Option(help="use only the first N cases")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    html_out: Annotated[
+        Path | None,
+        typer.Option("--html", help="write a self-contained HTML report (and a model card)"),
+    ] = None,
+    card: Annotated[
+        Path | None, typer.Option(help="model card path (default: the --html path with .md)")
+    ] = None,
 ) -> None:
     """Score a saved model on a data file: accuracy, calibration, differential, subgroups."""
     from dxkit.models.base import load_model
     from dxkit.pipeline import evaluate_model, load_training_data
     from dxkit.render import metrics_table, subgroup_table
+    from dxkit.report.html import check_output_file
 
+    if card is None and html_out is not None:
+        card = html_out.with_suffix(".md")
+    for option, target in (("--html", html_out), ("--card", card)):
+        if target is not None:
+            check_output_file(target, option)
     fitted = load_model(model_dir)
     quiet = Console(stderr=True, quiet=as_json)
     labeled = load_training_data(data, fmt, n=n, seed=seed, limit=limit, console=quiet)
     metrics = evaluate_model(fitted, labeled, console=quiet)
+    name = str(data) if data else f"a synthetic cohort ({n} cases, seed {seed})"
+    if card is not None:
+        from dxkit.report.model_card import model_info, write_model_card
+
+        write_model_card(card, model_info(model_dir), metrics, name)
+        quiet.print(f"model card written to {card}")
+    if html_out is not None:
+        from dxkit.report.html import compute_figures, explained_examples, write_html_report
+        from dxkit.report.model_card import model_info
+
+        figures = compute_figures(fitted, labeled)
+        examples = explained_examples(fitted, labeled)
+        write_html_report(html_out, model_info(model_dir), metrics, figures, examples, name)
+        quiet.print(f"HTML report written to {html_out}")
     if as_json:
         print(json.dumps(metrics, ensure_ascii=False))
         return

@@ -17,7 +17,7 @@ from dxkit.cases.schema import Case, LabeledCase, Observation, age_band
 from dxkit.errors import InputError
 from dxkit.models.base import DiagnosisModel
 
-MODEL_KINDS = ("tfidf", "rnn")
+MODEL_KINDS = ("tfidf", "rnn", "encoder")
 _OBS_PATTERN = re.compile(r"^\s*([0-9]{1,7}-[0-9])\s*=\s*(-?[0-9]+(?:\.[0-9]+)?)\s+(\S+)\s*$")
 
 
@@ -75,6 +75,11 @@ def new_model(kind: str, seed: int) -> DiagnosisModel:
         from dxkit.models.rnn import RnnConfig, RnnModel
 
         return RnnModel(RnnConfig(seed=seed))
+    if kind == "encoder":
+        from dxkit.models.encoder import EncoderModel
+        from dxkit.models.encoder_config import EncoderConfig
+
+        return EncoderModel(EncoderConfig(seed=seed))
     raise InputError(
         "--model", expected=" | ".join(MODEL_KINDS), found=repr(kind), fix="pass --model tfidf"
     )
@@ -166,6 +171,9 @@ def evaluate_model(
         age_band=[age_band(c.age) for c in cases],
     )
     metrics["n_rejected"] = dropped
+    report = getattr(model, "report", None)  # CalibratedModel: ECE/NLL on its own held-out set
+    if isinstance(report, dict):
+        metrics.update({k: report[k] for k in ("ece_before", "nll_before") if k in report})
     conformal = getattr(model, "conformal", None)
     if conformal is not None and cases:
         metrics.update(conformal_metrics(model, proba, kept))
@@ -174,12 +182,18 @@ def evaluate_model(
 
 def conformal_metrics(
     model: DiagnosisModel, proba: Any, labeled: Sequence[LabeledCase]
-) -> dict[str, float]:
-    """Coverage, mean set size and abstention rate of the model's conformal sets."""
+) -> dict[str, Any]:
+    """Coverage, mean set size and abstention rate of the model's conformal sets.
+
+    ``coverage_by_group`` repeats coverage, set size and ECE per sex and age band, since
+    the average coverage can hide a group left well below ``1 - alpha``.
+    """
     import numpy as np
 
     from dxkit.calibrate.conformal import abstain, coverage, mean_set_size
     from dxkit.calibrate.temperature import subgroup_key
+    from dxkit.evaluate.subgroups import coverage_by_group
+    from dxkit.evaluate.summary import round_floats
     from dxkit.knowledge.loader import load_knowledge_base
     from dxkit.report.diagnose import emergency_labels
 
@@ -197,6 +211,16 @@ def conformal_metrics(
         "coverage": round(float(coverage(sets, y)), 4),
         "mean_set_size": round(float(mean_set_size(sets)), 4),
         "abstain_rate": round(float(np.mean(refused)), 4),
+        "coverage_by_group": round_floats(
+            coverage_by_group(
+                sets,
+                y,
+                proba,
+                float(conformal.alpha),
+                sex=[lc.case.sex.value for lc in labeled],
+                age_band=[age_band(lc.case.age) for lc in labeled],
+            )
+        ),
     }
 
 

@@ -103,3 +103,56 @@ def test_subgroup_table_with_one_attribute() -> None:
     t = subgroup_table(y, p, sex=sex)
     assert set(t) == {"sex", "largest_gap"}
     assert t["sex"]["ece"]["n"] == {"female": 15, "male": 12}
+
+
+def _sets_cohort() -> tuple[list[list[int]], np.ndarray, np.ndarray, list[str], list[str]]:
+    """12 women always covered by 1-label sets, 12 men covered half the time by 2 labels."""
+    y, p, sex, age = _cohort()
+    sets = [[0]] * 12 + [[0, 1]] * 6 + [[1]] * 6 + [[0]] * 3
+    return sets, y, p, sex, age
+
+
+def test_coverage_by_group_values_gaps_and_flags() -> None:
+    sets, y, p, sex, age = _sets_cohort()
+    r = subgroups.coverage_by_group(sets, y, p, 0.1, sex=sex, age_band=age, min_n=10)
+    assert r["target"] == pytest.approx(0.9) and r["flag_below"] == pytest.approx(0.87)
+    assert r["age_band"]["coverage"]["values"] == {"0-17": 1.0, "18-39": 1.0, "40-64": 0.5}
+    assert r["age_band"]["mean_set_size"]["values"]["40-64"] == pytest.approx(1.5)
+    # ECE per group equals the plain ECE on that group's cases
+    assert r["sex"]["ece"]["values"]["male"] == pytest.approx(
+        subgroups.expected_calibration_error(y[12:24], p[12:24])
+    )
+    # both attributes have a 0.5 gap; the first one found (sex) is kept
+    assert r["largest_gap"]["coverage"] == {
+        "attribute": "sex",
+        "gap": pytest.approx(0.5),
+        "max_group": "female",
+        "min_group": "male",
+    }
+    assert r["largest_gap"]["mean_set_size"]["min_group"] == "female"
+    flagged = {(u["attribute"], u["group"]): u for u in r["under_covered"]}
+    assert set(flagged) == {("sex", "male"), ("age_band", "40-64")}
+    assert flagged[("age_band", "40-64")] == {
+        "attribute": "age_band", "group": "40-64", "coverage": 0.5, "n": 12, "small": False
+    }  # fmt: skip
+
+
+def test_coverage_by_group_counts_unseen_labels_as_misses_and_flags_small_groups() -> None:
+    p = np.array([[0.9, 0.1]] * 4)
+    r = subgroups.coverage_by_group(
+        [[0]] * 4, [0, 0, -1, 0], p, 0.2, sex=["f", "f", "m", "m"], min_n=3
+    )
+    assert r["sex"]["coverage"]["values"] == {"f": 1.0, "m": 0.5}
+    assert r["sex"]["coverage"]["gap"] is None  # no group reaches min_n
+    assert r["under_covered"] == [
+        {"attribute": "sex", "group": "m", "coverage": 0.5, "n": 2, "small": True}
+    ]
+    assert "age_band" not in r
+
+
+def test_coverage_by_group_checks_lengths() -> None:
+    sets, y, p, sex, _ = _sets_cohort()
+    with pytest.raises(ValueError, match="sets: expected 27 sets"):
+        subgroups.coverage_by_group(sets[:-1], y, p, 0.1, sex=sex)
+    with pytest.raises(ValueError, match="sex: expected 27 entries; found 26"):
+        subgroups.coverage_by_group(sets, y, p, 0.1, sex=sex[:-1])

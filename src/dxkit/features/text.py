@@ -20,11 +20,14 @@ def _flag(value: float, low: float, high: float) -> str:
     return "normal"
 
 
-def observation_phrases(case: Case) -> list[str]:
+def observation_phrases(case: Case, *, flag_keys: bool = True) -> list[str]:
     """One phrase per observation: name, value, unit and a normal/high/low flag.
 
     Values are converted to the canonical unit first, so "101.3 [degF]" and "38.5 Cel"
-    render alike; unknown codes keep their code and unit and get no flag.
+    render alike; unknown codes keep their code and unit and get no flag. ``flag_keys``
+    appends one joined token such as ``heart_rate_high``, which a bag-of-words model
+    needs to tie the flag to its measurement; a transformer reads "heart rate ... high"
+    in order and only pays for the extra sub-word pieces, so it asks for plain phrases.
     """
     specs = catalogue_by_loinc()
     phrases = []
@@ -38,7 +41,8 @@ def observation_phrases(case: Case) -> list[str]:
             phrases.append(f"{spec.name} {obs.value:g} {obs.unit}")
             continue
         flag = _flag(value, *spec.normal)
-        phrases.append(f"{spec.name} {value:.4g} {spec.unit} {flag} {spec.key}_{flag}")
+        key = f" {spec.key}_{flag}" if flag_keys else ""
+        phrases.append(f"{spec.name} {value:.4g} {spec.unit} {flag}{key}")
     return phrases
 
 
@@ -62,7 +66,7 @@ def life_stage(age: float) -> str:
     return next(word for limit, word in _LIFE_STAGES if age < limit)
 
 
-def structured_text(case: Case) -> str:
+def structured_text(case: Case, *, flag_keys: bool = True) -> str:
     """The non-note part of a case as short English sentences."""
     parts: list[str] = []
     age = public_age(case.age)
@@ -88,14 +92,16 @@ def structured_text(case: Case) -> str:
     ):
         if items:
             parts.append(f"{label}: {', '.join(items)}.")
-    phrases = observation_phrases(case)
+    phrases = observation_phrases(case, flag_keys=flag_keys)
     if phrases:
         parts.append("Observations: " + "; ".join(phrases) + ".")
     return " ".join(parts)
 
 
-def case_to_text(case: Case) -> str:
+def case_to_text(case: Case, *, flag_keys: bool = True) -> str:
     """Notes first (the richest signal), then the structured facts.
+
+    ``flag_keys``: see :func:`observation_phrases`.
 
     >>> from dxkit.cases.schema import Case, Observation
     >>> c = Case(case_id="1", age=93, sex="F", notes="Cough for 3 days.",
@@ -106,6 +112,6 @@ def case_to_text(case: Case) -> str:
     >>> "body temperature 38.5 Cel high temperature_high" in text
     True
     """
-    structured = structured_text(case)
+    structured = structured_text(case, flag_keys=flag_keys)
     notes = case.notes.strip()
     return f"{notes} {structured}".strip() if notes else structured

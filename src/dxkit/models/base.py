@@ -177,9 +177,13 @@ def _load_kind(path: Path, kind: str) -> DiagnosisModel:
         from dxkit.models.rnn import RnnModel
 
         return RnnModel.load(path)
+    if kind == "encoder":
+        from dxkit.models.encoder import EncoderModel
+
+        return EncoderModel.load(path)
     raise ModelFormatError(
         "model kind",
-        expected="one of tfidf, rnn",
+        expected="one of tfidf, rnn, encoder",
         found=repr(kind),
         fix="upgrade dxkit or retrain the model",
     )

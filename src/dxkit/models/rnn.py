@@ -130,12 +130,15 @@ def _bad(field: str, expected: str, found: object) -> InputError:
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Train and validation indices with about ``fraction`` of each class in validation.
 
-    Classes with fewer than two cases stay entirely in training (they cannot be split).
+    Classes with fewer than two cases stay entirely in training (they cannot be split);
+    ``fraction`` 0 holds out nothing.
 
     >>> tr, va = stratified_split(np.array([0] * 10 + [1] * 10 + [2]), 0.1, seed=0)
     >>> len(tr), len(va), sorted(np.array([0] * 10 + [1] * 10 + [2])[va].tolist())
     (19, 2, [0, 1])
     """
+    if fraction <= 0:
+        return np.arange(len(y)), np.zeros(0, dtype=np.int64)
     rng = np.random.default_rng(seed)
     val: list[int] = []
     for cls in np.unique(y):
