@@ -99,6 +99,11 @@ def test_diagnose_text_json(tiny_files: Path) -> None:
     assert "cystitis" in answer["conditions"][0]["name"].lower()
     assert {"name", "icd10", "probability"} <= set(answer["conditions"][0])
     assert {"level", "reason"} <= set(answer["triage"])
+    # Evidence for the top condition names the words that carried it, never nothing.
+    top = answer["conditions"][0]
+    supporting = {item["feature"] for item in top["supporting"]}
+    assert supporting & {"burning", "pee", "often"}, top
+    assert len(answer["model"]["model_id"]) == 12 and answer["model"]["trained_at"]
 
 
 def test_diagnose_jsonl_many_cases(tiny_files: Path) -> None:
@@ -149,7 +154,8 @@ def test_generate_and_check(tmp_path: Path) -> None:
         (["diagnose"], "expected a case file, or --text"),
         (["diagnose", "--text", "cough", "--obs", "99999-9=1 mg"], "'99999-9'"),
         (["evaluate", "/nonexistent/model", "--json"], "model directory"),
-        (["train", "--model", "forest"], "--model: expected tfidf | rnn"),
+        (["train", "--model", "forest"], "--model: expected tfidf | rnn | encoder"),
+        (["train", "--alpha", "1.5"], "alpha: expected a number in (0, 1); found 1.5"),
         (["generate", "--out", "x.jsonl", "--typo-rate", "3"], "typo_rate must be in"),
     ],
 )
@@ -315,3 +321,16 @@ def test_evaluate_html_bad_paths_fail_before_any_work(tmp_path: Path, tiny_files
     assert result.returncode == 2 and "expected a path whose parent" in result.stderr
     result = run_cli("evaluate", model, "--card", str(tmp_path), home=tmp_path)
     assert result.returncode == 2 and "--card: expected a file path" in result.stderr
+
+
+def test_alpha_too_small_for_the_calibration_set(tiny_files: Path, tmp_path: Path) -> None:
+    args = ["train", "--data", str(tiny_files / "train.jsonl"), "--out", str(tmp_path / "m")]
+    result = run_cli(*args, "--alpha", "0.001", home=tmp_path)
+    assert result.returncode == 2
+    assert "held-out calibration cases for alpha 0.001" in result.stderr
+    assert "use a larger alpha" in result.stderr
+    assert not (tmp_path / "m").exists()
+    ok = runner.invoke(app, [*args, "--alpha", "0.2"])
+    assert ok.exit_code == 0, ok.output
+    manifest = json.loads((tmp_path / "m" / "dxkit-model.json").read_text())
+    assert manifest["conformal"]["alpha"] == 0.2

@@ -95,7 +95,7 @@ def check(
 
 @app.command()
 def train(
-    model: Annotated[str, typer.Option("--model", help="tfidf | rnn")] = "tfidf",
+    model: Annotated[str, typer.Option("--model", help="tfidf | rnn | encoder")] = "tfidf",
     out: Annotated[Path, typer.Option(help="directory to save the model into")] = Path(
         "dxkit-output/model"
     ),
@@ -113,12 +113,17 @@ def train(
     calibrate: Annotated[
         bool, typer.Option(help="hold out 10% of patients to fit a temperature")
     ] = True,
+    alpha: Annotated[
+        float, typer.Option(help="error rate of the conformal prediction sets, in (0, 1)")
+    ] = 0.1,
 ) -> None:
     """Train a model on a data file (or the synthetic cohort) and save it to --out."""
+    from dxkit.calibrate.conformal import check_alpha
     from dxkit.models.shared import check_model_out
     from dxkit.pipeline import fit_model, load_training_data
 
     check_model_out(out)
+    check_alpha(alpha)
     labeled = load_training_data(data, fmt, n=n, seed=seed, limit=limit, console=console)
     started = time.perf_counter()
     fitted, dropped = fit_model(
@@ -129,6 +134,7 @@ def train(
         soft=soft,
         calibrate=calibrate,
         augment_factor=augment,
+        alpha=alpha,
     )
     seconds = time.perf_counter() - started
     fitted.save(out)
@@ -211,6 +217,9 @@ def diagnose(
     allow_unknown_codes: Annotated[
         bool, typer.Option(help="keep observations with uncatalogued LOINC codes (warning)")
     ] = False,
+    evidence: Annotated[
+        int, typer.Option(help="explain the top N conditions: evidence for and against")
+    ] = 3,
 ) -> None:
     """Differential diagnosis for a case file, or for --text with --age/--sex/--obs."""
     from dxkit.pipeline import cases_from_cli, load_model_or_default
@@ -220,7 +229,9 @@ def diagnose(
     cases = cases_from_cli(file, text, age, sex, obs or [])
     status = Console(stderr=True, quiet=as_json)
     model = load_model_or_default(model_dir, console=status)
-    answers = run_diagnose(model, cases, top=top, strict=not allow_unknown_codes)
+    answers = run_diagnose(
+        model, cases, top=top, strict=not allow_unknown_codes, evidence=min(evidence, top)
+    )
     for answer in answers:
         if as_json:
             print(answer.model_dump_json())

@@ -94,6 +94,7 @@ def fit_model(
     soft: bool = True,
     calibrate: bool = True,
     augment_factor: int = 1,
+    alpha: float = 0.1,
 ) -> tuple[DiagnosisModel, int]:
     """Validate, then fit a new model, then calibrate its temperature.
 
@@ -103,6 +104,8 @@ def fit_model(
     the model is fitted on the rest and its temperature fitted on them.
     ``augment_factor`` > 1 adds paraphrased / evidence-dropout copies of the training
     cases (after the calibration split, so no copy of a held-out patient is trained on).
+    ``alpha`` is the error rate of the conformal prediction sets fitted on the held-out
+    cases; a held-out set too small for it is an error before any training.
     """
     model = new_model(kind, seed)
     kept, dropped = keep_valid(labeled)
@@ -119,6 +122,7 @@ def fit_model(
 
         split = train_val_test_split(kept, val=0.1, test=0.0, seed=seed)
         kept, held_out = split.train, split.val
+        check_calibration_size(len(held_out), alpha)
     if augment_factor > 1:
         from dxkit.train.augment import augment
 
@@ -132,9 +136,30 @@ def fit_model(
 
         with console.status(f"calibrating on {len(held_out)} held-out cases"):
             model = CalibratedModel.calibrate(
-                model, [lc.case for lc in held_out], [lc.label for lc in held_out]
+                model, [lc.case for lc in held_out], [lc.label for lc in held_out], alpha=alpha
             )
     return model, dropped
+
+
+def check_calibration_size(n_cases: int, alpha: float) -> None:
+    """Refuse a calibration set on which a 1 - alpha conformal set cannot be guaranteed.
+
+    Split conformal needs at least ``ceil(1 / alpha) - 1`` calibration cases for a finite
+    quantile; fewer would give every case the set of all conditions.
+    """
+    import math
+
+    from dxkit.calibrate.conformal import check_alpha
+
+    check_alpha(alpha)
+    needed = max(1, math.ceil(1.0 / alpha - 1e-9) - 1)
+    if n_cases < needed:
+        raise InputError(
+            "--alpha",
+            expected=f"at least {needed} held-out calibration cases for alpha {alpha}",
+            found=f"{n_cases} held-out cases (10% of the valid training cases)",
+            fix=f"use a larger alpha (>= {1 / (n_cases + 1):.3g}) or more training data",
+        )
 
 
 def predict_batched(

@@ -49,6 +49,14 @@ def print_differential(console: Console, answer: Differential) -> None:
         if style
         else f"Triage: {level} - {answer.triage.reason}"
     )
+    for cond in answer.conditions:
+        if cond.supporting or cond.opposing:
+            pro = ", ".join(item.feature for item in cond.supporting) or "-"
+            con = ", ".join(item.feature for item in cond.opposing) or "-"
+            console.print(
+                f"Evidence for {escape(cond.name)}: [green]{escape(pro)}[/]; "
+                f"against: [red]{escape(con)}[/]"
+            )
     if answer.alpha is not None:
         level_pct = round((1 - answer.alpha) * 100)
         members = ", ".join(answer.prediction_set)

@@ -25,7 +25,8 @@ import numpy as np
 from dxkit.errors import InputError
 
 
-def _check_alpha(alpha: float) -> None:
+def check_alpha(alpha: float) -> None:
+    """Refuse an error rate outside (0, 1) with a message that names the fix."""
     if not (isinstance(alpha, int | float) and 0.0 < float(alpha) < 1.0):
         raise InputError(
             "alpha", expected="a number in (0, 1)", found=f"{alpha}", fix="pass e.g. --alpha 0.1"
@@ -107,7 +108,7 @@ def conformal_quantile(scores: np.ndarray, alpha: float) -> float:
     >>> conformal_quantile(np.arange(1, 20) / 20, 0.1)  # k = ceil(20 * 0.9) = 18
     0.9
     """
-    _check_alpha(alpha)
+    check_alpha(alpha)
     s = np.sort(np.asarray(scores, dtype=float).ravel())
     n, need = len(s), _min_cases(alpha)
     if n < need:
@@ -159,7 +160,7 @@ class ConformalPredictor:
         finite threshold of its own; it uses the pooled one and is listed in
         ``fallback_groups`` so the report can say so.
         """
-        _check_alpha(alpha)
+        check_alpha(alpha)
         self.alpha, self.lam, self.k_reg, self.seed = float(alpha), float(lam), int(k_reg), seed
         scores = aps_scores(proba, y, lam=lam, k_reg=k_reg, seed=seed)
         self.n_calibration = len(scores)

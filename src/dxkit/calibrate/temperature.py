@@ -102,6 +102,8 @@ class CalibratedModel:
         self.conformal = conformal  # prediction sets at conformal.alpha, if fitted
         self.labels = list(inner.labels)
         self.kind = str(getattr(inner, "kind", type(inner).__name__))
+        self.model_id: str = str(getattr(inner, "model_id", "unsaved"))
+        self.trained_at: str | None = getattr(inner, "trained_at", None)
 
     @classmethod
     def calibrate(

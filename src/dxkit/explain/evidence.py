@@ -115,7 +115,11 @@ def explain_case(
     targets = _targets(model, labels)
     if not targets:
         return {}
-    names, fact_drops = structured_drops(model, [case])[0]  # (n_facts, C)
+    # Occlusion reads the model before temperature scaling: the temperature keeps every
+    # ranking but, fitted on an easy calibration set, can saturate the top probability at
+    # 1.0, where deleting any single word or fact changes nothing and no evidence shows.
+    raw = getattr(model, "inner", model)
+    names, fact_drops = structured_drops(raw, [case])[0]  # (n_facts, C)
     if unwrap_encoder(model) is not None:
         method = "integrated_gradients"
         words: list[TokenAttribution] = integrated_gradients(
@@ -123,7 +127,7 @@ def explain_case(
         )
     else:
         method = "occlusion"
-        spans, word_drops = occlusion_drops(model, [case], max_words=max_words)[0]
+        spans, word_drops = occlusion_drops(raw, [case], max_words=max_words)[0]
         words = [to_attribution(case, spans, word_drops, t) for t in targets]
     out: dict[str, ConditionEvidence] = {}
     for label, target, attribution in zip(labels, targets, words, strict=True):

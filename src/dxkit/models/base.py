@@ -10,6 +10,8 @@ checks the format version and dispatches to the right class.
 
 from __future__ import annotations
 
+import datetime
+import hashlib
 import json
 import os
 import tempfile
@@ -65,6 +67,7 @@ def write_manifest(path: Path, kind: str, labels: Sequence[str], **extra: Any) -
         "kind": kind,
         "format_version": FORMAT_VERSION,
         "dxkit_version": __version__,
+        "trained_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "labels": list(labels),
         **extra,
     }
@@ -143,10 +146,15 @@ def load_model(path: Path) -> DiagnosisModel:
     """Load any saved dxkit model, dispatching on the manifest's ``kind``.
 
     A manifest with a ``calibration`` entry wraps the model in its temperature scaling.
+    The loaded model carries ``model_id`` (a digest of its manifest, which holds the
+    training time, settings, labels and calibration) so every answer names its model.
     """
     manifest = read_manifest(path)
     try:
         model = _load_kind(path, manifest["kind"])
+        model_id = hashlib.sha256((path / MANIFEST).read_bytes()).hexdigest()[:12]
+        model.model_id = model_id  # type: ignore[attr-defined]
+        model.trained_at = manifest.get("trained_at")  # type: ignore[attr-defined]
         calibration = manifest.get("calibration")
         if calibration:
             from dxkit.calibrate.conformal import ConformalPredictor
@@ -155,7 +163,9 @@ def load_model(path: Path) -> DiagnosisModel:
             report = {k: v for k, v in calibration.items() if k != "temperature"}
             conformal = manifest.get("conformal")
             predictor = ConformalPredictor.from_dict(conformal) if conformal else None
-            return CalibratedModel(model, float(calibration["temperature"]), report, predictor)
+            wrapped = CalibratedModel(model, float(calibration["temperature"]), report, predictor)
+            wrapped.model_id, wrapped.trained_at = model_id, manifest.get("trained_at")
+            return wrapped
     except ModelFormatError:
         raise
     except Exception as exc:  # a damaged file: missing keys, truncated weights, bad pickle

@@ -70,6 +70,7 @@ def rank_conditions(
         ranked.append(
             RankedCondition(
                 name=entry.name if entry else labels[int(index)],
+                label=labels[int(index)],
                 icd10=entry.icd10 if entry else None,
                 snomed=entry.snomed if entry else None,
                 probability=round(float(proba[index]), 4),
@@ -87,10 +88,19 @@ def diagnose(
     top: int = 5,
     kb: KnowledgeBase | None = None,
     strict: bool = True,
+    evidence: int = 0,
 ) -> list[Differential]:
-    """Differentials for ``cases`` from ``model`` (validated, ranked, triaged)."""
+    """Differentials for ``cases`` from ``model`` (validated, ranked, triaged).
+
+    ``evidence`` > 0 adds the supporting and opposing evidence of that many top
+    conditions per case (see :func:`dxkit.explain.explain_case`; costs extra model calls).
+    """
     if top < 1:
         raise InputError("top", expected="an integer >= 1", found=str(top), fix="pass --top 5")
+    if evidence < 0:
+        raise InputError(
+            "evidence", expected="an integer >= 0", found=str(evidence), fix="pass --evidence 3"
+        )
     kb = kb or load_knowledge_base()
     validated = validate_all(cases, strict=strict)
     clean = [result.case for result in validated]
@@ -99,6 +109,8 @@ def diagnose(
         kind=str(getattr(model, "kind", type(model).__name__)),
         dxkit_version=__version__,
         n_labels=len(model.labels),
+        model_id=str(getattr(model, "model_id", "unsaved")),
+        trained_at=getattr(model, "trained_at", None),
     )
     sets = _prediction_sets(model, proba, clean)
     entries = resolve_labels(model.labels, kb)
@@ -131,7 +143,9 @@ def diagnose(
                 case_id=result.case.case_id,
                 age=public_age(result.case.age),
                 sex=result.case.sex.value,
-                conditions=rank_conditions(row, model.labels, entries, top),
+                conditions=_with_evidence(
+                    model, result.case, rank_conditions(row, model.labels, entries, top), evidence
+                ),
                 triage=triage,
                 warnings=list(result.warnings),
                 model=info,
@@ -139,6 +153,28 @@ def diagnose(
             )
         )
     return answers
+
+
+def _with_evidence(
+    model: DiagnosisModel, case: Case, ranked: list[RankedCondition], evidence: int
+) -> list[RankedCondition]:
+    """The ranked conditions, the first ``evidence`` of them with their evidence."""
+    if evidence == 0:
+        return ranked
+    from dxkit.explain.evidence import explain_case
+
+    found = explain_case(model, case, [cond.label for cond in ranked[:evidence]])
+    return [
+        cond.model_copy(
+            update={
+                "supporting": found[cond.label].supporting,
+                "opposing": found[cond.label].opposing,
+            }
+        )
+        if cond.label in found
+        else cond
+        for cond in ranked
+    ]
 
 
 def _alpha(model: DiagnosisModel) -> float:

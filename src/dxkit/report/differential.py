@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dxkit.explain.evidence import EvidenceItem
 from dxkit.knowledge.schema import Triage
 from dxkit.quality.validate import QualityWarning
 from dxkit.triage.combine import TriageDecision
@@ -23,11 +24,15 @@ class RankedCondition(BaseModel):
 
     model_config = ConfigDict(frozen=True)
     name: str
+    label: str = ""  # the model's own label (name is the knowledge base's, where known)
     icd10: str | None = None
     snomed: str | None = None
     probability: float = Field(ge=0, le=1)
     triage: Triage | None = None
     red_flags: list[str] = Field(default_factory=list)
+    # What in this case speaks for and against the condition (filled on request).
+    supporting: list[EvidenceItem] = Field(default_factory=list)
+    opposing: list[EvidenceItem] = Field(default_factory=list)
 
 
 class ModelInfo(BaseModel):
@@ -37,6 +42,8 @@ class ModelInfo(BaseModel):
     kind: str
     dxkit_version: str
     n_labels: int
+    model_id: str = "unsaved"  # digest of the saved model's manifest: which model exactly
+    trained_at: str | None = None
 
 
 class Differential(BaseModel):
