@@ -117,7 +117,7 @@ def test_damaged_directories_are_refused(fitted: EncoderModel, tmp_path: Path) -
     manifest = json.loads((tmp_path / "m" / MANIFEST).read_text())
     manifest["labels"] = [*manifest["labels"], "extra"]
     (tmp_path / "m" / MANIFEST).write_text(json.dumps(manifest))
-    with pytest.raises(ModelFormatError, match="3 outputs"):
+    with pytest.raises(ModelFormatError, match="head with 4 outputs"):
         load_model(tmp_path / "m")
 
 

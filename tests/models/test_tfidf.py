@@ -17,7 +17,7 @@ from dxkit.cases.schema import Case, Observation
 from dxkit.errors import InputError, ModelFormatError
 from dxkit.models.base import MANIFEST, load_model
 from dxkit.models.shared import atomic_model_dir
-from dxkit.models.tfidf import TfidfConfig, TfidfModel
+from dxkit.models.tfidf import TfidfConfig, TfidfModel, fit_soft_head, soft_head_proba
 
 KEYWORDS = {
     "influenza": (["fever", "cough", "myalgia", "chills"], ["发烧", "咳嗽", "肌肉酸痛"]),
@@ -78,13 +78,16 @@ def test_chinese_only_case_is_recognised(fitted: TfidfModel) -> None:
     assert fitted.labels[int(proba.argmax())] == "migraine"
 
 
-def test_soft_targets_put_mass_on_second_label(data: tuple[list[Case], list[str]]) -> None:
+@pytest.mark.parametrize("soft_fit", ["direct", "expand"])
+def test_soft_targets_put_mass_on_second_label(
+    data: tuple[list[Case], list[str]], soft_fit: str
+) -> None:
     cases, labels = data
     diffs = [{"influenza": 0.6, "migraine": 0.4} if y == "influenza" else None for y in labels]
     fever = Observation(code="8310-5", value=39.2, unit="Cel")
     flu = [Case(case_id="q", age=35, sex="female", notes="fever cough", observations=[fever])]
     hard = TfidfModel().fit(cases, labels).predict_proba(flu)[0]
-    soft_model = TfidfModel().fit(cases, labels, differentials=diffs)
+    soft_model = TfidfModel(TfidfConfig(soft_fit=soft_fit)).fit(cases, labels, differentials=diffs)
     soft = soft_model.predict_proba(flu)[0]
     migraine = soft_model.labels.index("migraine")
     # target for influenza cases: 0.5 * one-hot + 0.5 * differential = 0.8 / 0.2
@@ -174,6 +177,98 @@ def test_input_errors(data: tuple[list[Case], list[str]]) -> None:
         TfidfConfig(C=0)
     with pytest.raises(InputError, match="hard_label_weight"):
         TfidfConfig(hard_label_weight=1.5)
+    with pytest.raises(InputError, match=r"TfidfConfig\.soft_fit.*direct or expand"):
+        TfidfConfig(soft_fit="sample")
+    with pytest.raises(InputError, match=r"TfidfConfig\.hidden.*>= 0"):
+        TfidfConfig(hidden=-1)
+    with pytest.raises(InputError, match=r"TfidfConfig\.soft_l2.*>= 0"):
+        TfidfConfig(soft_l2=-1e-3)
+
+
+DIFFERENTIAL = {
+    "influenza": {"influenza": 0.6, "migraine": 0.3, "gastroenteritis": 0.1},
+    "migraine": {"migraine": 0.8, "influenza": 0.2},
+    "gastroenteritis": {"gastroenteritis": 0.5, "influenza": 0.5},
+}
+
+
+def _kl(target: dict[str, float], proba: np.ndarray, labels: list[str]) -> float:
+    return sum(p * float(np.log(p / proba[labels.index(k)])) for k, p in target.items())
+
+
+@pytest.mark.parametrize("hidden", [0, 16])
+def test_direct_soft_fit_reproduces_the_target_distribution(
+    data: tuple[list[Case], list[str]], hidden: int
+) -> None:
+    cases, labels = data
+    diffs = [DIFFERENTIAL[y] for y in labels]
+    config = TfidfConfig(hard_label_weight=0.0, hidden=hidden, soft_l2=1e-6)
+    model = TfidfModel(config).fit(cases, labels, differentials=diffs)
+    proba = model.predict_proba(cases)
+    kl = [_kl(DIFFERENTIAL[y], p, model.labels) for y, p in zip(labels, proba, strict=True)]
+    assert max(kl) < 0.02  # about 1.6 with the hard head alone (measured)
+
+
+def test_fit_soft_head_matches_soft_targets_on_a_tiny_matrix() -> None:
+    from scipy import sparse
+
+    x = sparse.csr_matrix(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]))
+    targets = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [1 / 3, 1 / 3, 1 / 3]])
+    head = fit_soft_head(x, targets, l2=0.0, hidden=0, max_iter=200, seed=0)
+    proba = soft_head_proba(x, head)
+    np.testing.assert_allclose(proba, targets, atol=1e-3)
+    assert head["w"].dtype == np.float32 and head["w"].shape == (3, 3)
+
+
+def test_ground_truth_stays_on_top_and_differential_survives(
+    data: tuple[list[Case], list[str]],
+) -> None:
+    cases, labels = data
+    # the differential ranks another label first; the hard head keeps the ground truth top
+    flipped = {"influenza": {"migraine": 0.6, "influenza": 0.4}}
+    diffs = [flipped.get(y, {y: 1.0}) for y in labels]
+    model = TfidfModel(TfidfConfig(hidden=0)).fit(cases, labels, differentials=diffs)
+    proba = model.predict_proba(cases[:10])  # the influenza cases
+    migraine, flu = model.labels.index("migraine"), model.labels.index("influenza")
+    assert np.all(proba.argmax(axis=1) == flu)
+    assert np.all(proba[:, migraine] > 0.2)  # target 0.5 * 0.6
+
+
+def test_direct_soft_fit_is_deterministic(data: tuple[list[Case], list[str]]) -> None:
+    cases, labels = data
+    diffs = [DIFFERENTIAL[y] for y in labels]
+    first = TfidfModel().fit(cases, labels, differentials=diffs).predict_proba(cases)
+    second = TfidfModel().fit(cases, labels, differentials=diffs).predict_proba(cases)
+    np.testing.assert_array_equal(first, second)
+
+
+def test_soft_model_save_load_round_trip(
+    data: tuple[list[Case], list[str]], tmp_path: Path
+) -> None:
+    cases, labels = data
+    diffs = [DIFFERENTIAL[y] for y in labels]
+    model = TfidfModel(TfidfConfig(hidden=8)).fit(cases, labels, differentials=diffs)
+    queries, _ = make_cases(2, seed=5)
+    model.save(tmp_path / "m")
+    assert (tmp_path / "m" / "soft_head.npz").is_file()
+    loaded = load_model(tmp_path / "m")
+    assert isinstance(loaded, TfidfModel) and loaded.config == model.config
+    np.testing.assert_array_equal(loaded.predict_proba(queries), model.predict_proba(queries))
+    (tmp_path / "m" / "soft_head.npz").unlink()
+    with pytest.raises(ModelFormatError, match=r"soft_head\.npz.*retrain"):
+        TfidfModel.load(tmp_path / "m")
+
+
+def test_model_saved_before_the_soft_head_still_loads(fitted: TfidfModel, tmp_path: Path) -> None:
+    fitted.save(tmp_path / "old")
+    manifest = json.loads((tmp_path / "old" / MANIFEST).read_text())
+    del manifest["soft_head"]  # the manifest and config of the earlier format
+    for name in ("soft_fit", "soft_l2", "hidden", "soft_max_iter", "seed"):
+        del manifest["config"][name]
+    (tmp_path / "old" / MANIFEST).write_text(json.dumps(manifest))
+    queries, _ = make_cases(2, seed=3)
+    loaded = TfidfModel.load(tmp_path / "old")
+    np.testing.assert_array_equal(loaded.predict_proba(queries), fitted.predict_proba(queries))
 
 
 def _ddxplus_loader() -> Any:

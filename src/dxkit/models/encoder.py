@@ -3,8 +3,9 @@
 The case enters as text: the notes, then age, sex, lifestyle, history and every device
 observation written out with its canonical unit and a normal/high/low flag
 (:func:`dxkit.features.text.case_to_text` without the bag-of-words flag keys). The
-encoder's [CLS] vector feeds a new linear classification head; both are fine-tuned (the
-embeddings and bottom layers stay frozen for speed, see :class:`EncoderConfig`).
+mean of the encoder's token vectors feeds a new linear classification head
+(:mod:`dxkit.models.encoder_network` says why the mean and not [CLS]); both are fine-tuned
+(the embeddings and bottom layers stay frozen for speed, see :class:`EncoderConfig`).
 
 **Long cases.** BERT has 512 positions. A case longer than ``max_length`` word pieces keeps
 its first ``(max_length - 2) - (max_length - 2) // 2`` and its last ``(max_length - 2) // 2``
@@ -13,9 +14,9 @@ close the text, while the middle of a long history is the least diagnostic part.
 ever reaches the model past its position limit, so no case can crash it.
 
 **Saved directory.** ``dxkit-model.json`` (config, labels, how text is rendered) and
-``encoder/`` written by ``save_pretrained`` (safetensors weights, config, tokenizer):
-``load`` needs no training data and no network, and the ``encoder/`` folder itself is an
-ordinary Hugging Face model other tools can open.
+``encoder/``: the fine-tuned encoder written by ``save_pretrained`` (safetensors weights,
+config), its tokenizer, and ``head.safetensors``. ``load`` needs no training data and no
+network, and the ``encoder/`` folder is an ordinary Hugging Face model other tools open.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from dxkit.errors import ModelFormatError
 from dxkit.features.text import case_to_text
 from dxkit.models.base import read_manifest, write_manifest
 from dxkit.models.encoder_config import EncoderConfig, pretrained_source
+from dxkit.models.encoder_network import HEAD_FILE, PooledClassifier
 from dxkit.models.encoder_training import Trainer, fingerprint, freeze_bottom, length_batches
 from dxkit.models.encoder_training import pad_batch as pad_ids
 from dxkit.models.rnn import stratified_split
@@ -47,7 +49,7 @@ from dxkit.models.shared import (
 
 KIND = "encoder"
 ENCODER_DIR = "encoder"
-ENCODER_FILES = ("config.json", "model.safetensors", "tokenizer_config.json")
+ENCODER_FILES = ("config.json", "model.safetensors", HEAD_FILE, "tokenizer_config.json")
 TEXT_FORMAT = "case_to_text(flag_keys=False)"
 
 
@@ -119,7 +121,7 @@ class EncoderModel:
             InputError: empty or mismatched inputs, fewer than two labels, bad settings,
                 or pretrained weights that cannot be found.
         """
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModel, AutoTokenizer
 
         labels = training_labels(cases, y, differentials)
         soft, _ = soft_targets(labels, y, differentials)
@@ -132,13 +134,7 @@ class EncoderModel:
         try:
             torch.manual_seed(cfg.seed)
             self.tokenizer = AutoTokenizer.from_pretrained(source)
-            self.network = AutoModelForSequenceClassification.from_pretrained(
-                source,
-                num_labels=len(labels),
-                id2label=dict(enumerate(labels)),
-                label2id={label: i for i, label in enumerate(labels)},
-                ignore_mismatched_sizes=True,  # a source with another head gets a new one
-            )
+            self.network = PooledClassifier(AutoModel.from_pretrained(source), len(labels))
             self.labels = labels
             freeze_bottom(self.network, cfg.freeze_layers)
             ids = self.token_ids(self.case_texts(cases))
@@ -175,7 +171,7 @@ class EncoderModel:
         if self.network is None:
             raise not_fitted_error("EncoderModel")
         with atomic_model_dir(Path(path)) as tmp:
-            self.network.save_pretrained(tmp / ENCODER_DIR)
+            self.network.save(tmp / ENCODER_DIR)
             self.tokenizer.save_pretrained(tmp / ENCODER_DIR)
             config = {**asdict(self.config), "checkpoint_dir": None}
             write_manifest(
@@ -190,7 +186,7 @@ class EncoderModel:
             ModelFormatError: missing files, wrong kind or version, or a network whose
                 number of outputs does not match the manifest's labels.
         """
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoTokenizer
 
         path = Path(path)
         manifest = read_manifest(path, kind=KIND)
@@ -201,14 +197,13 @@ class EncoderModel:
         model.labels = [str(label) for label in manifest["labels"]]
         _quiet_transformers()
         model.tokenizer = AutoTokenizer.from_pretrained(path / ENCODER_DIR)
-        model.network = AutoModelForSequenceClassification.from_pretrained(path / ENCODER_DIR)
-        outputs = int(model.network.config.num_labels)
-        if outputs != len(model.labels):
+        try:
+            model.network = PooledClassifier.load(path / ENCODER_DIR, len(model.labels))
+        except RuntimeError:  # the head's shape disagrees with the manifest's labels
             raise ModelFormatError(
                 "encoder model",
-                expected=f"{len(model.labels)} outputs, one per label in the manifest",
-                found=f"a network with {outputs} outputs",
+                expected=f"a classification head with {len(model.labels)} outputs, one per label",
+                found="a head of another size",
                 fix="the encoder/ folder belongs to another model: retrain and save again",
-            )
-        model.network.eval()
+            ) from None
         return model
