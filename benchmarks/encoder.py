@@ -183,7 +183,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=EncoderConfig.max_length)
     parser.add_argument("--batch-size", type=int, default=EncoderConfig.batch_size)
     parser.add_argument("--lr", type=float, default=EncoderConfig.lr)
-    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=EncoderConfig.bf16)
     parser.add_argument("--faithfulness", type=int, default=0, help="IG on N test cases")
     parser.add_argument("--no-peer", action="store_true", help="skip the TF-IDF peer")
     args = parser.parse_args()
