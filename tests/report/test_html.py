@@ -22,6 +22,7 @@ from dxkit.report.html import (
     check_output_file,
     compute_figures,
     render_html,
+    render_note,
     render_tokens,
     write_html_report,
 )
@@ -73,6 +74,14 @@ def test_render_tokens_colours_by_sign_and_escapes() -> None:
     assert 'rgba(200,0,0,0.50)" title="-0.2000">&lt;script&gt;' in out
     assert "<script>" not in out
     assert render_tokens([]) == ""
+
+
+def test_render_note_shades_evidence_in_place_and_escapes() -> None:
+    out = render_note("Fever <b>and</b> no rash.", [("fever", 0.4), ("rash", -0.4)])
+    assert out.startswith('<span class="tok" style="background:rgba(0,160,0,1.00)"')
+    assert ">Fever</span> &lt;b&gt;and&lt;/b&gt; no <span" in out
+    assert 'rgba(200,0,0,1.00)" title="-0.4000">rash.</span>' in out
+    assert render_note("nothing here", []) == "nothing here"
 
 
 def test_most_confused_keeps_labels_with_errors() -> None:

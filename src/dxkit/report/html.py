@@ -48,6 +48,7 @@ __all__ = [
     "compute_figures",
     "explained_examples",
     "render_html",
+    "render_note",
     "render_tokens",
     "write_html_report",
 ]
@@ -62,6 +63,7 @@ class ExplainedExample:
     predicted_label: str
     probability: float
     tokens: list[tuple[str, float]]
+    note: str = ""  # the case's notes, shaded in place by the word weights
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,11 @@ def explained_examples(
         label = model.labels[int(row.argmax())]
         evidence = explain_case(model, lc.case, [label], top=5)[label]
         tokens = [(i.feature, i.weight) for i in [*evidence.supporting, *evidence.opposing]]
-        out.append(ExplainedExample(lc.case.case_id, lc.label, label, float(row.max()), tokens))
+        out.append(
+            ExplainedExample(
+                lc.case.case_id, lc.label, label, float(row.max()), tokens, lc.case.notes
+            )
+        )
     return out
 
 
@@ -231,6 +237,31 @@ def _figure(uri: str | None, alt: str, caption: str) -> str:
     return f"<figure>{img}<figcaption>{caption}</figcaption></figure>"
 
 
+def render_note(note: str, tokens: Sequence[tuple[str, float]]) -> str:
+    """The whole note with each word that carries evidence shaded by its weight; escaped.
+
+    Words are matched case-insensitively without surrounding punctuation, so the reader
+    sees the evidence where it stands in the note rather than as a detached list.
+
+    >>> render_note("Fever, no rash.", [("fever", 0.5), ("rash", -0.5)])  # doctest: +ELLIPSIS
+    '<span ...>Fever,</span> no <span class="tok" style="background:rgba(200,0,0,1.00)"...'
+    """
+    weights = {word.lower(): weight for word, weight in tokens}
+    scale = max((abs(w) for w in weights.values()), default=0.0) or 1.0
+    out = []
+    for piece in note.split():
+        weight = weights.get(piece.strip(".,;:!?()[]\"'").lower())
+        if weight is None:
+            out.append(html.escape(piece))
+            continue
+        colour = "0,160,0" if weight >= 0 else "200,0,0"
+        out.append(
+            f'<span class="tok" style="background:rgba({colour},{abs(weight) / scale:.2f})" '
+            f'title="{weight:+.4f}">{html.escape(piece)}</span>'
+        )
+    return " ".join(out)
+
+
 def _examples_html(examples: Sequence[ExplainedExample]) -> str:
     if not examples:
         return "<p>No explanations: the explanation stage is not available in this install.</p>"
@@ -239,7 +270,8 @@ def _examples_html(examples: Sequence[ExplainedExample]) -> str:
         parts.append(
             f"<h3>Case {html.escape(ex.case_id)}</h3><p>true: {html.escape(ex.true_label)}; "
             f"predicted: {html.escape(ex.predicted_label)} ({ex.probability:.3f})</p>"
-            f"<p>{render_tokens(ex.tokens) or 'no word attributions'}</p>"
+            + (f"<p class='note'>{render_note(ex.note, ex.tokens)}</p>" if ex.note else "")
+            + f"<p>Strongest evidence: {render_tokens(ex.tokens) or 'no attributions'}</p>"
         )
     return "".join(parts)
 
