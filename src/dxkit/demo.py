@@ -78,7 +78,7 @@ def run_demo(out: Path, *, n: int = 3000, console: Console) -> dict[str, object]
     keys += ["coverage", "mean_set_size", "abstain_rate"]
     console.print(metrics_table("3. held-out patients (20%)", metrics, keys))
     console.print("[bold]4. example cases[/]")
-    answers = diagnose(model, example_cases(), top=5)
+    answers = diagnose(model, example_cases(), top=5, evidence=3)
     for answer in answers:
         print_differential(console, answer)
     lines = "\n".join(a.model_dump_json() for a in answers) + "\n"
