@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from dxkit.calibrate.temperature import CalibratedModel, subgroup_key
+from dxkit.calibrate.temperature import CalibratedModel, apply_temperature, subgroup_key
 from dxkit.cases.schema import LabeledCase, age_band
 from dxkit.evaluate.summary import evaluate_predictions
 from dxkit.models.base import DiagnosisModel
@@ -68,7 +68,7 @@ def score(
     )
     cases = [lc.case for lc in test]
     raw = model.predict_proba(cases)
-    proba = calibrated.predict_proba(cases)
+    proba = apply_temperature(raw, calibrated.temperature)  # what calibrated predicts
     y = [lc.label for lc in test]
     groups = {"sex": [c.sex.value for c in cases], "age_band": [age_band(c.age) for c in cases]}
     before = evaluate_predictions(raw, list(model.labels), y)

@@ -154,12 +154,10 @@ def check_calibration_size(n_cases: int, alpha: float) -> None:
     Split conformal needs at least ``ceil(1 / alpha) - 1`` calibration cases for a finite
     quantile; fewer would give every case the set of all conditions.
     """
-    import math
-
-    from dxkit.calibrate.conformal import check_alpha
+    from dxkit.calibrate.conformal import check_alpha, min_calibration_cases
 
     check_alpha(alpha)
-    needed = max(1, math.ceil(1.0 / alpha - 1e-9) - 1)
+    needed = min_calibration_cases(alpha)
     if n_cases < needed:
         raise InputError(
             "--alpha",

@@ -33,7 +33,7 @@ def check_alpha(alpha: float) -> None:
         )
 
 
-def _min_cases(alpha: float) -> int:
+def min_calibration_cases(alpha: float) -> int:
     """Fewest calibration cases for which the conformal quantile is finite."""
     return max(1, math.ceil(1.0 / alpha - 1e-9) - 1)
 
@@ -110,7 +110,7 @@ def conformal_quantile(scores: np.ndarray, alpha: float) -> float:
     """
     check_alpha(alpha)
     s = np.sort(np.asarray(scores, dtype=float).ravel())
-    n, need = len(s), _min_cases(alpha)
+    n, need = len(s), min_calibration_cases(alpha)
     if n < need:
         raise InputError(
             f"calibration set too small for alpha={alpha:g}",
@@ -170,7 +170,7 @@ class ConformalPredictor:
             keys = self._keys(groups, len(scores))
             for key in sorted(set(keys)):
                 mask = np.array([k == key for k in keys])
-                if mask.sum() < _min_cases(alpha):
+                if mask.sum() < min_calibration_cases(alpha):
                     self.fallback_groups.append(key)
                 else:
                     self.group_thresholds[key] = conformal_quantile(scores[mask], alpha)

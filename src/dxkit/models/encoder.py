@@ -36,8 +36,13 @@ from dxkit.features.text import case_to_text
 from dxkit.models.base import read_manifest, write_manifest
 from dxkit.models.encoder_config import EncoderConfig, pretrained_source
 from dxkit.models.encoder_network import HEAD_FILE, PooledClassifier
-from dxkit.models.encoder_training import Trainer, fingerprint, freeze_bottom, length_batches
-from dxkit.models.encoder_training import pad_batch as pad_ids
+from dxkit.models.encoder_training import (
+    Trainer,
+    fingerprint,
+    freeze_bottom,
+    length_batches,
+    pad_batch,
+)
 from dxkit.models.rnn import stratified_split
 from dxkit.models.shared import (
     atomic_model_dir,
@@ -105,7 +110,7 @@ class EncoderModel:
 
     def encode(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         """Padded input_ids / attention_mask / token_type_ids for ``texts``."""
-        return pad_ids(self.token_ids(texts), self.tokenizer.pad_token_id or 0)
+        return pad_batch(self.token_ids(texts), self.tokenizer.pad_token_id or 0)
 
     # -- contract ------------------------------------------------------------------------
     def fit(
@@ -160,7 +165,7 @@ class EncoderModel:
         try:
             with torch.inference_mode():
                 for batch in length_batches(np.arange(len(ids)), [len(x) for x in ids], 64, None):
-                    logits = self.network(**pad_ids([ids[i] for i in batch], pad)).logits
+                    logits = self.network(**pad_batch([ids[i] for i in batch], pad)).logits
                     out[batch] = torch.softmax(logits.float(), dim=-1).double().numpy()
         finally:
             torch.set_num_threads(previous)

@@ -6,7 +6,6 @@ and validate settings without importing transformers.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,12 +86,9 @@ class EncoderConfig:
     def threads(self) -> int:
         """Threads for training and inference: the encoder's matrices are large enough
         to use every core (unlike the small GRU, see ``cpu_threads``)."""
-        if self.num_threads > 0:
-            return self.num_threads
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:  # not on Linux
-            return os.cpu_count() or 1
+        from dxkit.models.shared import usable_cpus
+
+        return self.num_threads if self.num_threads > 0 else usable_cpus()
 
 
 def _bad(field: str, expected: str, found: object) -> InputError:

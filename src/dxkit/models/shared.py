@@ -30,11 +30,15 @@ def cpu_threads(requested: int = 0) -> int:
     """
     if requested > 0:
         return requested
+    return max(1, min(4, usable_cpus() // 2))
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask on Linux, else the CPU count)."""
     try:
-        available = len(os.sched_getaffinity(0))
+        return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
-        available = os.cpu_count() or 1
-    return max(1, min(4, available // 2))
+        return os.cpu_count() or 1
 
 
 def not_fitted_error(model: str) -> InputError:
