@@ -17,6 +17,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from dxkit.cli_deid import register as register_deid_commands
 from dxkit.errors import DxkitError, InputError
 
 if TYPE_CHECKING:
@@ -35,6 +36,9 @@ DataOpt = Annotated[
     Path | None, typer.Option("--data", help="data file (default: a synthetic cohort)")
 ]
 FormatOpt = Annotated[str, typer.Option("--format", help=f"data format: {FORMATS}")]
+DeidOpt = Annotated[
+    bool, typer.Option("--deid/--no-deid", help="replace identifiers in the notes first")
+]
 
 
 @app.command()
@@ -119,6 +123,7 @@ def train(
     epochs: Annotated[
         int | None, typer.Option(help="passes over the data (rnn, encoder; default: model's)")
     ] = None,
+    deid: DeidOpt = True,
 ) -> None:
     """Train a model on a data file (or the synthetic cohort) and save it to --out."""
     from dxkit.calibrate.conformal import check_alpha
@@ -127,7 +132,9 @@ def train(
 
     check_model_out(out)
     check_alpha(alpha)
-    labeled = load_training_data(data, fmt, n=n, seed=seed, limit=limit, console=console)
+    labeled = load_training_data(
+        data, fmt, n=n, seed=seed, limit=limit, console=console, deidentify=deid
+    )
     started = time.perf_counter()
     fitted, dropped = fit_model(
         model,
@@ -164,6 +171,7 @@ def evaluate(
     card: Annotated[
         Path | None, typer.Option(help="model card path (default: the --html path with .md)")
     ] = None,
+    deid: DeidOpt = True,
 ) -> None:
     """Score a saved model on a data file: accuracy, calibration, differential, subgroups."""
     from dxkit.models.base import load_model
@@ -178,7 +186,9 @@ def evaluate(
             check_output_file(target, option)
     fitted = load_model(model_dir)
     quiet = Console(stderr=True, quiet=as_json)
-    labeled = load_training_data(data, fmt, n=n, seed=seed, limit=limit, console=quiet)
+    labeled = load_training_data(
+        data, fmt, n=n, seed=seed, limit=limit, console=quiet, deidentify=deid
+    )
     metrics = evaluate_model(fitted, labeled, console=quiet)
     name = str(data) if data else f"a synthetic cohort ({n} cases, seed {seed})"
     if card is not None:
@@ -224,6 +234,7 @@ def diagnose(
     evidence: Annotated[
         int, typer.Option(help="explain the top N conditions: evidence for and against")
     ] = 3,
+    deid: DeidOpt = True,
 ) -> None:
     """Differential diagnosis for a case file, or for --text with --age/--sex/--obs."""
     from dxkit.pipeline import cases_from_cli, load_model_or_default
@@ -232,6 +243,10 @@ def diagnose(
 
     cases = cases_from_cli(file, text, age, sex, obs or [])
     status = Console(stderr=True, quiet=as_json)
+    if deid:
+        from dxkit.deid.cases import deidentify_for_pipeline
+
+        cases = deidentify_for_pipeline(cases, console=status)
     model = load_model_or_default(model_dir, console=status)
     answers = run_diagnose(
         model, cases, top=top, strict=not allow_unknown_codes, evidence=min(evidence, top)
@@ -254,6 +269,9 @@ def demo(
     from dxkit.demo import run_demo
 
     run_demo(out, n=n, console=console)
+
+
+register_deid_commands(app)
 
 
 def _config(build: Callable[[], CohortConfig]) -> CohortConfig:

@@ -29,8 +29,13 @@ def load_training_data(
     seed: int,
     limit: int | None,
     console: Console,
+    deidentify: bool = True,
 ) -> list[LabeledCase]:
-    """Labelled cases from ``data`` in ``fmt``, or a synthetic cohort when no path."""
+    """Labelled cases from ``data`` in ``fmt``, or a synthetic cohort when no path.
+
+    Cases read from a file are de-identified (tags) before anything else sees them,
+    unless ``deidentify`` is False; synthetic cases carry no identifiers.
+    """
     if data is None:
         from dxkit.cases.synthetic import CohortConfig, generate_cohort
 
@@ -49,6 +54,10 @@ def load_training_data(
         raise InputError(
             "data", expected="at least one labelled case", found="none", fix="check --data"
         )
+    if deidentify:
+        from dxkit.deid.cases import deidentify_for_pipeline
+
+        labeled = deidentify_for_pipeline(labeled, console=console)
     return labeled
 
 

@@ -88,6 +88,11 @@ class Case(_Strict):
     history: History = Field(default_factory=History)
     notes: str = ""
     observations: list[Observation] = Field(default_factory=list)
+    deidentified: bool = Field(
+        False,
+        description="true once dxkit.deid has replaced the identifiers in the text fields, "
+        "or when the case has none by construction (synthetic); the pipeline skips it then",
+    )
 
     @field_validator("age", mode="before")
     @classmethod

@@ -189,6 +189,7 @@ class CohortGenerator:
             else History(),
             notes=note,
             observations=[] if notes_only else self._observations(cond),
+            deidentified=True,  # generated from the knowledge base: no identifiers
         )
         label = cond.name
         if rng.random() < noise.label_noise:

@@ -123,8 +123,12 @@ def _rewrite(text: str, match: re.Match[str], moved: date, has_day: bool) -> str
     groups = match.groupdict()
     european = groups.get("a") is not None and (groups["sep"] == "." or int(groups["a"]) > 12)
     numbers = [groups[name] for name in ("m", "d", "a", "b") if groups.get(name)]
-    # zero padding is a style only when the writer showed it ("03/14", not "12/25")
-    padded = any(number.startswith("0") for number in numbers)
+    # Zero padding is the writer's style when shown ("03/14"), and the rule of the
+    # ISO form ("2023-12-31" + 1 day is "2024-01-01"); "12/25" and "2023/3/14" are not.
+    year_first = groups.get("y") is not None and match.start("y") == 0 and "m" in groups
+    padded = any(number.startswith("0") for number in numbers) or (
+        year_first and groups.get("sep") == "-"
+    )
     values: dict[str, str] = {}
     for name, old in groups.items():
         if old is None or name == "sep":

@@ -30,6 +30,8 @@ from dxkit.deid.types import PhiKind, PhiSpan
 # Hits below this score are too weak to act on (Presidio's context-free phone and card
 # matches start low and only rise with validation).
 MIN_SCORE = 0.4
+# Presidio's checksum recognizers score a valid number 1.0; a label outranks them.
+PRESIDIO_MAX_SCORE = 0.9
 # What an earlier pass wrote: never detect inside it again.
 _TAG = re.compile(r"\[(?:" + "|".join(kind.value for kind in PhiKind) + r")\]")
 
@@ -155,7 +157,10 @@ class Detector:
                 continue
             if any(start < result.end and result.start < end for start, end in tags):
                 continue
-            trimmed = _trim(text, PhiSpan(result.start, result.end, kind, float(result.score)))
+            score = float(result.score)
+            if result.entity_type in PRESIDIO_KINDS:
+                score = min(score, PRESIDIO_MAX_SCORE)
+            trimmed = _trim(text, PhiSpan(result.start, result.end, kind, score))
             if trimmed is not None:
                 spans.append(trimmed)
         resolved = (_trim(text, span) for span in resolve_overlaps(spans))

@@ -175,6 +175,16 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     }
 
 
+def _may_be_surname(word: str) -> bool:
+    """A word after a first name is a surname unless it is a function word, or a
+    clinical word that is not also a common surname ("Grace Parkinson" is a name;
+    "Grace period" and "Rose Fever" are not)."""
+    lower = word.lower()
+    if lower in stop_words():
+        return False
+    return lower not in common_words() or word.capitalize() in vocabulary().last_name_set
+
+
 def _is_known_name(caps: str) -> bool:
     """Upper-case words after a name field are a name only if one of them is a listed
     name ("SMITH, JOHN"), not a header ("DOB", "MRN")."""
@@ -212,7 +222,7 @@ def english_name_spans(text: str) -> Iterator[tuple[int, int, float]]:
             start, end = match.span(1)
             if rule == "pair":
                 first, second = match.group(1), match.group(2)
-                if first not in words.first_name_set or second.lower() in common_words():
+                if first not in words.first_name_set or not _may_be_surname(second):
                     continue
                 if first.lower() in _CUE_WORDS:
                     continue  # "Son Quang": the cue rule names Quang; "Son" is kin

@@ -143,8 +143,8 @@ def chinese_name_spans(text: str) -> Iterator[tuple[int, int, float]]:
                 name_end = next_end
         if text[name_start:name_end] in vocabulary().zh_not_names:
             continue
-        if text[name_end : name_end + 1] in {":", "："}:
-            continue  # a field label ("车架号："), not a person
+        if re.match(r"号?[:：]", text[name_end : name_end + 2]):
+            continue  # a field label ("车架号：", "银行卡号："), not a person
         if cued:
             found.append((name_start, name_end, SCORES["cue"]))
         elif _title_pattern().match(text[name_end : name_end + 6]):

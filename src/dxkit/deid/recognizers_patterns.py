@@ -115,7 +115,9 @@ class LabelledValueRecognizer(LocalRecognizer):
     stays readable after replacement.
     """
 
-    SCORE = 0.95
+    # A label is the strongest evidence of an identifier's kind: it outranks even a
+    # checksum match ("IMEI: 490154203237518" is a device, though Luhn-valid).
+    SCORE = 1.0
 
     def __init__(self) -> None:
         super().__init__(

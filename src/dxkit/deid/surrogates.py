@@ -91,9 +91,12 @@ class SurrogateBook:
         if _HAN.search(text):
             return self._chinese_name(text)
         first_pool, last_pool = words.first_names[:_POOL], words.last_names[:_POOL]
+        titles = set(words.name_titles) | set(words.credentials)
 
         def swap(match: re.Match[str]) -> str:
             word = match.group(0)
+            if word in titles:
+                return word  # "Mrs." stays: a title says nothing about who
             if len(word) == 1:  # an initial
                 return self._word(word, tuple(string.ascii_uppercase))
             is_first = word.capitalize() in words.first_name_set
@@ -135,10 +138,11 @@ class SurrogateBook:
         return self._scramble(_LATIN_WORD.sub(swap, text), letters=False)
 
     def _phone(self, text: str) -> str:
-        """Keep a country code and the first digit (mobile or landline); scramble the rest."""
-        prefix = re.match(r"\(?(?:\+|00)\d{1,3}\)?[-.\s]?|\D*\d", text)
+        """Keep the country code and the leading digit (two for a mainland mobile, whose
+        "13"-"19" says mobile, not who); scramble the other digits, keep "ext." etc."""
+        prefix = re.match(r"(?:\(?(?:\+|00)\d{1,3}\)?[-.\s]?)?\D*(?:1[3-9]|\d)", text)
         cut = prefix.end() if prefix else 0
-        return text[:cut] + self._scramble(text[cut:])
+        return text[:cut] + self._scramble(text[cut:], letters=False)
 
     def _scramble(self, text: str, *, letters: bool = True) -> str:
         """Every digit (and letter) replaced at random; separators and case kept."""
