@@ -91,6 +91,26 @@ def _parts(match: re.Match[str]) -> tuple[int, int, int | None] | None:
     return year, month, day
 
 
+def parse_date_text(text: str) -> date | None:
+    """The calendar date a detected date names, when it carries day, month and year.
+
+    >>> parse_date_text("Mar. 14th, 2023"), parse_date_text("Mar. 14th")
+    (datetime.date(2023, 3, 14), None)
+    """
+    for form in _forms():
+        match = form.fullmatch(text.strip())
+        if match is None:
+            continue
+        parts = _parts(match)
+        if parts is None or parts[2] is None or match.groupdict().get("y") is None:
+            return None
+        try:
+            return date(parts[0], parts[1], parts[2])
+        except ValueError:
+            return None
+    return None
+
+
 def shift_date_text(text: str, days: int) -> str | None:
     """``text`` (one detected date) moved by ``days``, written the same way; None if unread.
 

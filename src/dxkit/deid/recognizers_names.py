@@ -224,6 +224,8 @@ def english_name_spans(text: str) -> Iterator[tuple[int, int, float]]:
                 first, second = match.group(1), match.group(2)
                 if first not in words.first_name_set or not _may_be_surname(second):
                     continue
+                if first.lower() in stop_words() and second not in words.last_name_set:
+                    continue  # "An Esmarch" (bandage), "Will Tolerate": need a listed surname
                 if first.lower() in _CUE_WORDS:
                     continue  # "Son Quang": the cue rule names Quang; "Son" is kin
                 start, end = match.start(1), match.end(2)
@@ -242,8 +244,12 @@ def english_name_spans(text: str) -> Iterator[tuple[int, int, float]]:
     yield from _propagate(text, found)
 
 
+
+
 def _may_propagate(word: str) -> bool:
     """Stop words propagate only when they are also names ("Will", "May", "Hope")."""
+    if word.lower() in vocabulary().never_propagated:
+        return False
     if word.lower() not in stop_words():
         return True
     words = vocabulary()

@@ -135,7 +135,7 @@ class LabelledValueRecognizer(LocalRecognizer):
                 group = f"en{index}"
                 self._kinds[group] = kind
                 branches.append(
-                    rf"(?<![A-Za-z]){alternation(labels['en'])}\.?"
+                    rf"(?<![A-Za-z]){alternation(labels['en'])}(?![A-Za-z])\.?"
                     rf"(?:[ \t]*{joiners}\.?)?[ \t]*[:#=]?[ \t]*(?P<{group}>{value})"
                 )
             if labels.get("zh"):

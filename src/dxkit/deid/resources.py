@@ -53,6 +53,7 @@ class Vocabulary:
     name_cues: tuple[str, ...]
     eponym_tails: frozenset[str]
     zh_eponym_tails: tuple[str, ...]
+    never_propagated: frozenset[str]
     zh_not_names: frozenset[str]
     zh_name_cues: tuple[str, ...]
     zh_name_titles: tuple[str, ...]
@@ -95,6 +96,7 @@ def vocabulary() -> Vocabulary:
         **tuples,
         eponym_tails=frozenset(str(word).lower() for word in data["eponym_tails"]),
         zh_eponym_tails=tuple(str(word) for word in data["zh_eponym_tails"]),
+        never_propagated=frozenset(str(word).lower() for word in data["never_propagated"]),
         zh_not_names=frozenset(str(word) for word in data["zh_not_names"]),
         first_names=first_names,
         last_names=last_names,
