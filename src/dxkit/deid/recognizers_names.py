@@ -244,8 +244,6 @@ def english_name_spans(text: str) -> Iterator[tuple[int, int, float]]:
     yield from _propagate(text, found)
 
 
-
-
 def _may_propagate(word: str) -> bool:
     """Stop words propagate only when they are also names ("Will", "May", "Hope")."""
     if word.lower() in vocabulary().never_propagated:
