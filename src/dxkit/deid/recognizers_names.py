@@ -224,8 +224,12 @@ def english_name_spans(text: str) -> Iterator[tuple[int, int, float]]:
                 first, second = match.group(1), match.group(2)
                 if first not in words.first_name_set or not _may_be_surname(second):
                     continue
-                if first.lower() in stop_words() and second not in words.last_name_set:
-                    continue  # "An Esmarch" (bandage), "Will Tolerate": need a listed surname
+                if first.lower() in stop_words() and (
+                    second not in words.last_name_set or second.lower() in common_words()
+                ):
+                    continue  # "An Esmarch", "In January": need a listed, non-clinical surname
+                if len(second) < 3 and second not in words.last_name_set:
+                    continue  # "Ta Nx" (tumour stage) is no name; "Li", "Ng" are
                 if first.lower() in _CUE_WORDS:
                     continue  # "Son Quang": the cue rule names Quang; "Son" is kin
                 start, end = match.start(1), match.end(2)

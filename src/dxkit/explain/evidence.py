@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from dxkit.cases.schema import Case
+from dxkit.deid.types import PhiKind
 from dxkit.errors import InputError
 from dxkit.explain.occlusion import MAX_WORDS, occlusion_drops, to_attribution
 from dxkit.explain.structured import structured_drops
@@ -62,6 +63,9 @@ def _targets(model: Any, labels: Sequence[str]) -> list[int]:
     return [index[label] for label in labels]
 
 
+_DEID_TAGS = frozenset(kind.value for kind in PhiKind)
+
+
 def _merge_repeats(attribution: TokenAttribution) -> list[EvidenceItem]:
     """One item per distinct note word (case-insensitive): repeats add up their weights.
 
@@ -70,6 +74,8 @@ def _merge_repeats(attribution: TokenAttribution) -> list[EvidenceItem]:
     """
     merged: dict[str, tuple[str, float]] = {}
     for w in attribution.note_words():
+        if w.word in _DEID_TAGS:
+            continue  # "[NAME]" left by de-identification is no clinical evidence
         shown, total = merged.get(w.word.lower(), (w.word, 0.0))
         merged[w.word.lower()] = (shown, total + w.weight)
     return [EvidenceItem(kind="token", feature=f, weight=v) for f, v in merged.values()]
