@@ -13,9 +13,7 @@ import re
 from collections.abc import Sequence
 from functools import cache
 
-from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
-from presidio_analyzer.nlp_engine import NoOpNlpEngine
-
+from dxkit.deid.presidio import AnalyzerEngine, NoOpNlpEngine, RecognizerRegistry, RecognizerResult
 from dxkit.deid.recognizers_names import ChineseNameRecognizer, EnglishNameRecognizer
 from dxkit.deid.recognizers_patterns import (
     LANGUAGE,

@@ -219,9 +219,14 @@ def presidio_baseline(score_threshold: float = 0.0) -> Callable[[str], list[PhiS
         A detect function: text -> non-overlapping spans mapped to :class:`PhiKind`.
     """
     import tldextract
-    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-    from presidio_analyzer.nlp_engine import NoOpNlpEngine
-    from presidio_analyzer.predefined_recognizers import EmailRecognizer, SpacyRecognizer
+
+    from dxkit.deid.presidio import (
+        AnalyzerEngine,
+        EmailRecognizer,
+        NoOpNlpEngine,
+        RecognizerRegistry,
+        SpacyRecognizer,
+    )
 
     extractor = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=())
 

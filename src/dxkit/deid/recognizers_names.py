@@ -16,9 +16,7 @@ import re
 from collections.abc import Iterator
 from functools import cache
 
-from presidio_analyzer import LocalRecognizer, RecognizerResult
-from presidio_analyzer.nlp_engine import NlpArtifacts
-
+from dxkit.deid.presidio import LocalRecognizer, NlpArtifacts, RecognizerResult
 from dxkit.deid.recognizers_names_zh import chinese_name_spans
 from dxkit.deid.resources import alternation, vocabulary
 from dxkit.deid.types import PhiKind

@@ -12,23 +12,21 @@ from __future__ import annotations
 from typing import Any
 
 import regex
-from presidio_analyzer import (
+
+from dxkit.deid.presidio import (
+    CreditCardRecognizer,
     EntityRecognizer,
+    IbanRecognizer,
     LocalRecognizer,
+    MacAddressRecognizer,
+    MedicalLicenseRecognizer,
+    NlpArtifacts,
     Pattern,
     PatternRecognizer,
     RecognizerResult,
-)
-from presidio_analyzer.nlp_engine import NlpArtifacts
-from presidio_analyzer.predefined_recognizers import (
-    CreditCardRecognizer,
-    IbanRecognizer,
-    MacAddressRecognizer,
-    MedicalLicenseRecognizer,
     UsSsnRecognizer,
     UuidRecognizer,
 )
-
 from dxkit.deid.resources import alternation, identifier_labels, pattern_specs
 from dxkit.deid.types import PhiKind
 
