@@ -132,7 +132,9 @@ def policy_checks(notes: Sequence[LabelledNote], detector: Detector) -> dict[str
     for policy in Policy:
         changed = 0
         for index, note in enumerate(notes):
-            deid = Deidentifier(policy, key="benchmark", patient_id=str(index), detector=detector)
+            deid = Deidentifier(
+                policy, key="benchmark-key-0123456789", patient_id=str(index), detector=detector
+            )
             first = deid.deidentify(note.text)
             changed += deid.deidentify(first.text).text != first.text
             if policy is Policy.SURROGATE:

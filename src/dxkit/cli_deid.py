@@ -7,6 +7,7 @@ commands are registered on the same typer app.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,7 +28,7 @@ from rich.progress import (
 from rich.table import Table
 
 from dxkit.deid.types import PhiKind
-from dxkit.errors import DataNotFoundError
+from dxkit.errors import DataNotFoundError, InputError
 
 PolicyOpt = Annotated[
     str,
@@ -57,7 +58,7 @@ def deid(
     (never from the command line, which other users can see); without it every run
     draws fresh ones.
     """
-    from dxkit.deid.replace import Deidentifier, parse_policy
+    from dxkit.deid.replace import KEY_ENV, Deidentifier, parse_policy
     from dxkit.deid.stream import atomic_text_writer, check_output_path, deidentify_stream
 
     chosen = parse_policy(policy)
@@ -69,9 +70,22 @@ def deid(
             found=f"{source_path} is a folder" if source_path.is_dir() else f"no file {file}",
             fix="check the path",
         )
-    if out is not None:
-        check_output_path(source_path, out)
+    for target in (out, report_json):
+        if target is not None:
+            check_output_path(source_path, target)
+    if out is not None and report_json is not None and out.resolve() == report_json.resolve():
+        raise InputError(
+            "--report-json",
+            expected="a path other than --out",
+            found="the same path",
+            fix="write the report to its own file",
+        )
     status = Console(stderr=True)
+    if os.environ.get(KEY_ENV) and not patient_id:
+        status.print(
+            f"warning: {KEY_ENV} is set but --patient-id is not: every file run this way "
+            "shares one date offset, so one known date reveals it for all of them"
+        )
     with status.status("loading the de-identification rules"):
         deidentifier = Deidentifier(chosen, patient_id=patient_id)
     total = source_path.stat().st_size if source_path is not None else None
@@ -100,7 +114,8 @@ def deid(
         status.print(_report_table(counts))
     if report_json is not None:
         payload = {"policy": chosen.value, "counts": {k.value: v for k, v in counts.items()}}
-        report_json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        with atomic_text_writer(report_json) as sink:
+            sink.write(json.dumps(payload, indent=2) + "\n")
 
 
 def deid_eval(

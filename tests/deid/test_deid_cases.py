@@ -36,7 +36,9 @@ def _case(case_id: str = "c1", patient_id: str | None = "p1") -> Case:
 
 def test_every_text_field_is_cleaned_and_the_case_marked(detector: Detector) -> None:
     case = _case()
-    clean = deidentify_case(case, Deidentifier(Policy.TAG, key="k", detector=detector))
+    clean = deidentify_case(
+        case, Deidentifier(Policy.TAG, key="test-key-0123456789", detector=detector)
+    )
     assert clean.deidentified and not case.deidentified  # a copy; the input is untouched
     assert clean.notes == "Seen by Dr. [NAME] on [DATE]. Chest pain, BP 150/95. Call [PHONE]."
     assert clean.history.family_history == ["mother ([NAME]) had breast cancer"]
@@ -46,7 +48,9 @@ def test_every_text_field_is_cleaned_and_the_case_marked(detector: Detector) -> 
 
 
 def test_observation_times_move_with_the_patients_dates(detector: Detector) -> None:
-    deidentifier = Deidentifier(Policy.SURROGATE, key="k", patient_id="p1", detector=detector)
+    deidentifier = Deidentifier(
+        Policy.SURROGATE, key="test-key-0123456789", patient_id="p1", detector=detector
+    )
     clean = deidentify_case(_case(), deidentifier)
     first, second = (obs.time for obs in clean.observations)
     assert first is not None and second is not None
@@ -57,7 +61,7 @@ def test_observation_times_move_with_the_patients_dates(detector: Detector) -> N
 
 
 def test_a_marked_case_is_returned_unchanged(detector: Detector) -> None:
-    deidentifier = Deidentifier(Policy.SURROGATE, key="k", detector=detector)
+    deidentifier = Deidentifier(Policy.SURROGATE, key="test-key-0123456789", detector=detector)
     once = deidentify_case(_case(), deidentifier)
     assert deidentify_case(once, deidentifier) is once
 
@@ -69,7 +73,7 @@ def test_cases_of_one_patient_share_surrogates_and_offset(detector: Detector) ->
         LabeledCase(case=_case("c3", "p2"), label="x"),
     ]
     clean, counts = deidentify_cases(
-        labeled, policy=Policy.SURROGATE, key="fixed", detector=detector
+        labeled, policy=Policy.SURROGATE, key="fixed-key-0123456789", detector=detector
     )
     assert clean[0].case.notes == clean[1].case.notes  # same patient, same surrogates
     assert clean[0].case.notes != clean[2].case.notes
@@ -86,3 +90,13 @@ def test_pipeline_step_reports_counts_only(detector: Detector) -> None:
     quiet = Console(record=True)
     assert deidentify_for_pipeline(clean, console=quiet) == clean
     assert quiet.export_text() == ""
+
+
+def test_a_name_from_the_notes_is_found_in_other_fields(detector: Detector) -> None:
+    case = Case(
+        case_id="c9",
+        notes="Seen by Dr. Qwertzu.",
+        history=History(family_history=["Qwertzu says father had MI"]),
+    )
+    clean = deidentify_case(case, Deidentifier(Policy.TAG, detector=detector))
+    assert clean.history.family_history == ["[NAME] says father had MI"]

@@ -225,6 +225,27 @@ def test_alternation_puts_longer_words_first() -> None:
 
 REGRESSIONS = [
     pytest.param(
+        "Dr. DeLuca and Dr. LeBlanc", [(K.NAME, "DeLuca"), (K.NAME, "LeBlanc")], id="camel"
+    ),
+    pytest.param("Seen by Dr. José Núñez", [(K.NAME, "José Núñez")], id="accents"),
+    pytest.param("Dr. Łukasz Żółw", [(K.NAME, "Łukasz Żółw")], id="polish"),
+    pytest.param("Patient: Doe, John.", [(K.NAME, "Doe, John")], id="last-comma-first"),
+    pytest.param("Pt: Garcia, Maria", [(K.NAME, "Garcia, Maria")], id="pt-field"),
+    pytest.param("Mother: Breast cancer. Father: Diabetes.", [], id="family-history-field"),
+    pytest.param("Sister Lupus, brother asthma.", [], id="relation-then-disease"),
+    pytest.param("Patient Denies chest pain. Contact Precautions.", [], id="clinical-after-cue"),
+    pytest.param("Seen by Cardiology, discussed with Oncology.", [], id="services"),
+    pytest.param("Taking vitamin D. Blood cultures sent.", [], id="initial-then-clinical"),
+    pytest.param("Dose reduced by 1/2, after 2/3 doses.", [], id="fractions"),
+    pytest.param("He is 120 lbs. Patient was 96 on room air.", [], id="weights-and-spo2"),
+    pytest.param("Glucose 180 mg/dL 2019-2020.", [], id="unit-not-label"),
+    pytest.param("Travelled to Mexico in 2019.", [], id="country-kept"),
+    pytest.param("感染新Omicron变异株", [], id="not-a-plate"),
+    pytest.param("在当地医院输液", [], id="local-hospital"),
+    pytest.param("家属李女士签字。", [(K.NAME, "李")], id="title-not-swallowed"),
+    pytest.param("SSN 123 45 6789", [(K.SSN, "123 45 6789")], id="ssn-with-spaces"),
+    pytest.param("Please call 4155550199.", [(K.PHONE, "4155550199")], id="bare-phone-after-label"),
+    pytest.param(
         "Grace Parkinson has a cough.",
         [(K.NAME, "Grace Parkinson")],
         id="first-last-pair-with-eponym-surname",

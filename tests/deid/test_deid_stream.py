@@ -58,7 +58,9 @@ def test_one_deidentifier_keeps_surrogates_consistent_across_blocks(
 ) -> None:
     monkeypatch.setattr(stream, "SOFT_BLOCK_BYTES", 10)
     text = "Patient: Grace Whitfield\n\nfiller line\n\nMrs. Whitfield was seen again.\n"
-    deidentifier = Deidentifier(Policy.SURROGATE, key="k", patient_id="p", detector=detector)
+    deidentifier = Deidentifier(
+        Policy.SURROGATE, key="test-key-0123456789", patient_id="p", detector=detector
+    )
     sink = io.StringIO()
     counts = deidentify_stream(io.BytesIO(text.encode()), sink, deidentifier)
     out = sink.getvalue()
@@ -92,3 +94,13 @@ def test_output_path_checks(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="is a folder"):
         check_output_path(source, tmp_path)
     check_output_path(source, tmp_path / "out.txt")  # fine
+
+
+def test_a_name_found_in_one_block_is_found_in_the_next(
+    monkeypatch: pytest.MonkeyPatch, detector: Detector
+) -> None:
+    monkeypatch.setattr(stream, "SOFT_BLOCK_BYTES", 10)
+    text = "Seen by Dr. Qwertzu today.\n\nfiller\n\nQwertzu agrees with the plan.\n"
+    sink = io.StringIO()
+    deidentify_stream(io.BytesIO(text.encode()), sink, Deidentifier(Policy.TAG, detector=detector))
+    assert "Qwertzu" not in sink.getvalue()

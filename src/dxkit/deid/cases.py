@@ -40,6 +40,7 @@ def deidentify_case(case: Case, deidentifier: Deidentifier) -> Case:
     def items(values: list[str]) -> list[str]:
         return [text(value) for value in values]
 
+    notes = text(case.notes)  # first: names found here are then looked for elsewhere
     shift = timedelta(days=deidentifier.date_shift_days)
     observations = []
     for obs in case.observations:
@@ -65,7 +66,7 @@ def deidentify_case(case: Case, deidentifier: Deidentifier) -> Case:
         age = float(AGE_CAP + 1)
     return case.model_copy(
         update={
-            "notes": text(case.notes),
+            "notes": notes,
             "history": history,
             "lifestyle": lifestyle,
             "observations": observations,

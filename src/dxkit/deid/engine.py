@@ -1,8 +1,9 @@
 """The detector: Presidio's analyzer over dxkit's recognizers, answering in :class:`PhiSpan`.
 
-Presidio runs every recognizer and scores the hits; this module picks one answer where
-hits overlap, widens spans to whole tokens, and leaves alone what an earlier pass already
-replaced (``[NAME]``), which is what makes de-identification idempotent. No recognizer
+Presidio runs every recognizer and scores the hits; this module adds the mentions of
+names found earlier in the same record, widens spans to whole Latin words, picks one
+answer where hits overlap (:mod:`dxkit.deid.spans`), and leaves alone what an earlier
+pass already replaced (``[NAME]``), which makes the ``tag`` policy idempotent. No recognizer
 needs a trained language model: the analyzer runs on Presidio's no-op NLP engine, so
 nothing is downloaded, ever.
 """
@@ -10,11 +11,17 @@ nothing is downloaded, ever.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import cache
 
 from dxkit.deid.presidio import AnalyzerEngine, NoOpNlpEngine, RecognizerRegistry, RecognizerResult
-from dxkit.deid.recognizers_names import ChineseNameRecognizer, EnglishNameRecognizer
+from dxkit.deid.recognizers_names import (
+    ChineseNameRecognizer,
+    EnglishNameRecognizer,
+    name_mentions,
+    name_words,
+)
+from dxkit.deid.recognizers_names_zh import chinese_mentions
 from dxkit.deid.recognizers_patterns import (
     LANGUAGE,
     PRESIDIO_KINDS,
@@ -23,6 +30,7 @@ from dxkit.deid.recognizers_patterns import (
     data_recognizers,
     presidio_recognizers,
 )
+from dxkit.deid.spans import outside, resolve_overlaps, trim, widen
 from dxkit.deid.types import PhiKind, PhiSpan
 
 # Hits below this score are too weak to act on (Presidio's context-free phone and card
@@ -30,6 +38,7 @@ from dxkit.deid.types import PhiKind, PhiSpan
 MIN_SCORE = 0.4
 # Presidio's checksum recognizers score a valid number 1.0; a label outranks them.
 PRESIDIO_MAX_SCORE = 0.9
+_HAN = re.compile(r"[\u4e00-\u9fff]+")
 # What an earlier pass wrote: never detect inside it again.
 _TAG = re.compile(r"\[(?:" + "|".join(kind.value for kind in PhiKind) + r")\]")
 
@@ -66,73 +75,6 @@ def analyzer() -> AnalyzerEngine:
     )
 
 
-def resolve_overlaps(spans: Sequence[PhiSpan]) -> list[PhiSpan]:
-    """One answer per character: merge same-kind overlaps, then let the best kind win.
-
-    Overlapping spans of one kind become their union ("Son Quang" and "Quang" are one
-    name). Between kinds the higher score wins and, at equal score, the longer span; a
-    loser keeps the part the winner does not cover, so nothing a recognizer found is
-    left in the text.
-    """
-    merged = _merge_same_kind(spans)
-    ranked = sorted(merged, key=lambda span: (-span.score, -(span.end - span.start), span.start))
-    taken: list[PhiSpan] = []
-    for span in ranked:
-        pieces = [span]
-        for kept in taken:
-            pieces = [piece for part in pieces for piece in _subtract(part, kept)]
-        taken.extend(pieces)
-    return sorted(taken)
-
-
-def _merge_same_kind(spans: Sequence[PhiSpan]) -> list[PhiSpan]:
-    merged: list[PhiSpan] = []
-    for span in sorted(spans, key=lambda span: (span.kind, span.start)):
-        last = merged[-1] if merged else None
-        if last is not None and last.kind == span.kind and span.start < last.end:
-            end, score = max(last.end, span.end), max(last.score, span.score)
-            merged[-1] = PhiSpan(last.start, end, span.kind, score)
-        else:
-            merged.append(span)
-    return merged
-
-
-def _subtract(span: PhiSpan, other: PhiSpan) -> list[PhiSpan]:
-    """What is left of ``span`` outside ``other``: pieces with a letter or digit in them."""
-    if not span.overlaps(other):
-        return [span]
-    parts = []
-    if span.start < other.start:
-        parts.append(PhiSpan(span.start, other.start, span.kind, span.score))
-    if other.end < span.end:
-        parts.append(PhiSpan(other.end, span.end, span.kind, span.score))
-    return parts
-
-
-_LEADING_JUNK = ",;:：，。([{\"'"
-_TRAILING_JUNK = ",;:：，。.)]}\"'"
-
-
-def _has_word(text: str, span: PhiSpan) -> bool:
-    return any(char.isalnum() for char in text[span.start : span.end])
-
-
-def _trim(text: str, span: PhiSpan) -> PhiSpan | None:
-    """Drop surrounding spaces and punctuation a regex may have taken along."""
-    start, end = span.start, span.end
-    while start < end and (text[start].isspace() or text[start] in _LEADING_JUNK):
-        if text[start] == "(" and ")" in text[start:end]:
-            break  # "(848) 685-0695" keeps its area code's parenthesis
-        start += 1
-    while end > start and (text[end - 1].isspace() or text[end - 1] in _TRAILING_JUNK):
-        if text[end - 1] == ")" and "(" in text[start:end]:
-            break
-        end -= 1
-    if end - start < 1:
-        return None
-    return PhiSpan(start, end, span.kind, span.score)
-
-
 class Detector:
     """Finds identifiers in text; one instance serves any number of documents."""
 
@@ -140,26 +82,45 @@ class Detector:
         self.min_score = min_score
         self._analyzer = analyzer()
 
-    def detect(self, text: str) -> list[PhiSpan]:
-        """Every identifier in ``text``, non-overlapping and in order."""
+    def detect(self, text: str, known_names: Collection[str] = ()) -> list[PhiSpan]:
+        """Every identifier in ``text``, non-overlapping and in order.
+
+        ``known_names`` are name words found earlier in the same record (another block
+        of a file, another field of a case): their mentions here are names too.
+        """
         if not text.strip():
             return []
         results: list[RecognizerResult] = self._analyzer.analyze(
             text=text, language=LANGUAGE, score_threshold=self.min_score
         )
-        tags = [(match.start(), match.end()) for match in _TAG.finditer(text)]
         spans = []
         for result in results:
             kind = _kind_of(result.entity_type)
             if kind is None or result.end <= result.start:
                 continue
-            if any(start < result.end and result.start < end for start, end in tags):
-                continue
             score = float(result.score)
             if result.entity_type in PRESIDIO_KINDS:
                 score = min(score, PRESIDIO_MAX_SCORE)
-            trimmed = _trim(text, PhiSpan(result.start, result.end, kind, score))
-            if trimmed is not None:
-                spans.append(trimmed)
-        resolved = (_trim(text, span) for span in resolve_overlaps(spans))
-        return [span for span in resolved if span is not None and _has_word(text, span)]
+            spans.append(PhiSpan(result.start, result.end, kind, score))
+        spans += self._mentions(text, known_names)
+        tags = [(match.start(), match.end()) for match in _TAG.finditer(text)]
+        pieces = outside([widen(text, span) for span in spans], tags)
+        cleaned = (trim(text, span) for span in resolve_overlaps(pieces))
+        return [span for span in cleaned if span is not None]
+
+    @staticmethod
+    def _mentions(text: str, known_names: Collection[str]) -> list[PhiSpan]:
+        if not known_names:
+            return []
+        latin = [name for name in known_names if not _HAN.search(name)]
+        han = [name for name in known_names if _HAN.search(name)]
+        found = list(name_mentions(text, latin)) + list(chinese_mentions(text, han))
+        return [PhiSpan(start, end, PhiKind.NAME, score) for start, end, score in found]
+
+
+def name_words_of(text: str, spans: Sequence[PhiSpan]) -> set[str]:
+    """The name words of ``spans`` worth looking for in the rest of a record."""
+    names = [span.text(text) for span in spans if span.kind is PhiKind.NAME]
+    latin = name_words(name for name in names if not _HAN.search(name))
+    han = {name for name in names if _HAN.fullmatch(name) and len(name) >= 2}
+    return latin | han

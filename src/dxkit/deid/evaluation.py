@@ -19,8 +19,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dxkit.deid.engine import Detector, resolve_overlaps
+from dxkit.deid.engine import Detector
 from dxkit.deid.metrics import TOKEN, DeidScores, evaluate_spans
+from dxkit.deid.spans import resolve_overlaps
 from dxkit.deid.synthetic import LANGUAGES, LabelledNote, generate_labelled_notes
 from dxkit.deid.types import PATTERNED_KINDS, PhiKind, PhiSpan
 

@@ -10,7 +10,7 @@ where the given name ends, which a fixed 1-2 character window cannot.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from functools import cache
 from typing import Any
 
@@ -103,7 +103,11 @@ _REPORTS = re.compile(r"\s*(?:诉|称|述|自述|自诉|表示|说|主诉|先生
 
 
 def _is_dictionary_word(word: str) -> bool:
-    """jieba's dictionary knows the word as something other than a name ("高峰" n)."""
+    """An everyday word: jieba's dictionary knows it as something other than a name
+    ("门诊" n, "夏天" t), or it is on the list of words jieba tags as names although they
+    are mostly not ("高峰" peak, "平安" safe)."""
+    if word in vocabulary().zh_common_words:
+        return True
     tag = _posseg().word_tag_tab.get(word)
     return tag is not None and not tag.startswith("nr")
 
@@ -133,7 +137,8 @@ def chinese_name_spans(text: str) -> Iterator[tuple[int, int, float]]:
         name_start, name_end = bounds
         before = text[max(0, name_start - 12) : name_start]
         cued = _cue_pattern().search(before) is not None
-        bare_surname = _surname_pattern().fullmatch(text[name_start:name_end]) is not None
+        # the jieba word itself is only a surname (not "李女士" shortened to "李")
+        bare_surname = _surname_pattern().fullmatch(text[start:end]) is not None
         if bare_surname and cued and index + 1 < len(words):
             # "患者：司马" + "伟": jieba cut the surname alone; the short next word is the
             # given name, unless it is a title ("司马" + "先生").
@@ -152,12 +157,18 @@ def chinese_name_spans(text: str) -> Iterator[tuple[int, int, float]]:
         elif flag == "nr" and not bare_surname and not _not_a_name(text, name_start, name_end):
             found.append((name_start, name_end, SCORES["tagged"]))
     yield from found
-    names = {text[start:end] for start, end, _ in found if end - start >= 2}
-    for name in names:
-        is_word = _is_dictionary_word(name)
-        for match in re.finditer(re.escape(name), text):
-            if text[match.end() :].startswith(vocabulary().zh_eponym_tails):
-                continue
-            if is_word and not _REPORTS.match(text, match.end()):
-                continue  # "高峰" the patient reports; "达高峰" is a peak
-            yield match.start(), match.end(), PROPAGATED_SCORE
+    yield from chinese_mentions(text, {text[a:b] for a, b, _ in found if b - a >= 2})
+
+
+def chinese_mentions(text: str, names: Collection[str]) -> Iterator[tuple[int, int, float]]:
+    """Every mention of a known Chinese name, one scan for all of them; a name that is
+    also a word ("高峰", peak) counts only before a reporting verb or a title."""
+    if not names:
+        return
+    pattern = re.compile(alternation(list(names)))
+    for match in pattern.finditer(text):
+        if text[match.end() :].startswith(vocabulary().zh_eponym_tails):
+            continue
+        if _is_dictionary_word(match.group(0)) and not _REPORTS.match(text, match.end()):
+            continue  # "高峰" the patient reports; "达高峰" is a peak
+        yield match.start(), match.end(), PROPAGATED_SCORE

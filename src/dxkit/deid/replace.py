@@ -5,8 +5,13 @@ surrogate book, so every call on the same instance gives the same person the sam
 name and moves every date by the same offset (intervals survive). The offset and the
 surrogates derive from a secret key and the patient id when both are given (the same
 patient gets the same surrogates in every run with that key), otherwise from fresh
-randomness. Running it again on its own output changes nothing: tags are never detected
-again and surrogates it issued are left as they are.
+randomness. Name words found in one call are looked for in the next (the next block of a
+file, the next field of a case).
+
+``tag`` and ``remove`` are idempotent: tags are never detected again, and removal runs to
+a fixed point. ``surrogate`` output cannot be told from real text (that is its purpose),
+so running it twice replaces the surrogates again; cases are protected by their
+``deidentified`` mark instead, which the pipeline checks.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from dxkit.deid.engine import Detector
+from dxkit.deid.engine import Detector, name_words_of
 from dxkit.deid.surrogates import SurrogateBook
 from dxkit.deid.types import PhiKind, PhiSpan
 from dxkit.errors import InputError
@@ -28,6 +33,8 @@ KEY_ENV = "DXKIT_DEID_KEY"
 # Dates move by at least a month and at most a year, backwards or forwards.
 MIN_SHIFT_DAYS, MAX_SHIFT_DAYS = 30, 365
 _MAX_REMOVE_PASSES = 3
+# A key anyone could guess makes every surrogate and date offset reproducible by them.
+MIN_KEY_BYTES = 16
 
 
 class Policy(StrEnum):
@@ -60,10 +67,18 @@ class DeidResult:
 
 def _key_material(key: bytes | str | None) -> bytes:
     if key is None:
-        key = os.environ.get(KEY_ENV) or None
+        key = os.environ.get(KEY_ENV)
     if key is None:
         return secrets.token_bytes(32)
-    return key.encode("utf-8") if isinstance(key, str) else key
+    material = key.encode("utf-8") if isinstance(key, str) else key
+    if len(material) < MIN_KEY_BYTES:
+        raise InputError(
+            "de-identification key",
+            expected=f"a secret of at least {MIN_KEY_BYTES} bytes",
+            found=f"{len(material)} bytes",
+            fix=f"set {KEY_ENV} to a long random string, e.g. `openssl rand -hex 32`",
+        )
+    return material
 
 
 def _derive(key: bytes, purpose: str, patient_id: str) -> int:
@@ -103,6 +118,7 @@ class Deidentifier:
         self.book = SurrogateBook(_derive(material, "surrogates", patient_id), self.date_shift_days)
         self.detector = detector or Detector()
         self.counts: Counter[PhiKind] = Counter()
+        self.known_names: set[str] = set()
 
     def deidentify(self, text: str) -> DeidResult:
         """``text`` with every identifier replaced under this instance's policy.
@@ -123,12 +139,8 @@ class Deidentifier:
         return result
 
     def _one_pass(self, text: str) -> DeidResult:
-        issued = self._issued_ranges(text)
-        spans = [
-            span
-            for span in self.detector.detect(text)
-            if not any(start < span.end and span.start < end for start, end in issued)
-        ]
+        spans = self.detector.detect(text, self.known_names)
+        self.known_names |= name_words_of(text, spans)
         pieces, cursor = [], 0
         for span in spans:
             before = text[cursor : span.start]
@@ -140,16 +152,6 @@ class Deidentifier:
         pieces.append(text[cursor:])
         out = "".join(pieces)
         return DeidResult(out, spans, Counter(span.kind for span in spans))
-
-    def _issued_ranges(self, text: str) -> list[tuple[int, int]]:
-        """Where this instance's own surrogates stand in ``text``: never replaced again."""
-        ranges = []
-        for surrogate in self.book.issued:
-            start = text.find(surrogate)
-            while start >= 0 and surrogate:
-                ranges.append((start, start + len(surrogate)))
-                start = text.find(surrogate, start + 1)
-        return ranges
 
     def _replacement(self, kind: PhiKind, value: str) -> str:
         if self.policy is Policy.TAG:

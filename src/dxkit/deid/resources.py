@@ -54,12 +54,15 @@ class Vocabulary:
     eponym_tails: frozenset[str]
     zh_eponym_tails: tuple[str, ...]
     never_propagated: frozenset[str]
+    not_names: frozenset[str]
     zh_not_names: frozenset[str]
+    zh_common_words: frozenset[str]
     zh_name_cues: tuple[str, ...]
     zh_name_titles: tuple[str, ...]
     zh_given_chars: tuple[str, ...]
     place_words: tuple[str, ...]
     zh_place_chars: tuple[str, ...]
+    countries: tuple[str, ...]
     first_names: tuple[str, ...]  # most frequent first
     last_names: tuple[str, ...]  # most frequent first
     zh_surnames: tuple[str, ...]
@@ -88,6 +91,7 @@ def vocabulary() -> Vocabulary:
             "zh_given_chars",
             "place_words",
             "zh_place_chars",
+            "countries",
         )
     }
     first_names = _read_list("names_en_first.txt")
@@ -97,7 +101,9 @@ def vocabulary() -> Vocabulary:
         eponym_tails=frozenset(str(word).lower() for word in data["eponym_tails"]),
         zh_eponym_tails=tuple(str(word) for word in data["zh_eponym_tails"]),
         never_propagated=frozenset(str(word).lower() for word in data["never_propagated"]),
+        not_names=frozenset(str(word).lower() for word in data["not_names"]),
         zh_not_names=frozenset(str(word) for word in data["zh_not_names"]),
+        zh_common_words=frozenset(str(word) for word in data["zh_common_words"]),
         first_names=first_names,
         last_names=last_names,
         zh_surnames=_read_list("names_zh_surnames.txt"),
@@ -117,6 +123,7 @@ def _placeholders() -> dict[str, str]:
         "{STATE_NAME}": alternation(words.state_names),
         "{SUFFIX}": alternation(words.street_suffixes),
         "{PROVINCE}": alternation(words.provinces),
+        "{COUNTRY}": alternation(words.countries),
         "{HAN}": "[\\u4e00-\\u9fff]",
     }
 

@@ -130,6 +130,19 @@ def atomic_text_writer(out: Path) -> Iterator[TextIO]:
             os.fsync(stream.fileno())
         os.chmod(temp, 0o600)
         os.replace(temp, out)
+        _fsync_folder(out.parent)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)

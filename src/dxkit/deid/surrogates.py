@@ -21,7 +21,8 @@ from dxkit.deid.resources import vocabulary
 from dxkit.deid.types import PhiKind
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
-_LATIN_WORD = re.compile(r"[A-Za-z]+")
+_LATIN_WORD = re.compile(r"[^\W\d_]+")
+_SEGMENT = re.compile(r"[^,\n]+")
 # Chinese address skeleton characters that carry no identity and are kept.
 _ZH_ADDRESS_UNITS = set(
     "省市区县镇乡村路街巷道号楼栋幢座室单元弄小区胡同大道自治旗盟州医院中心诊所卫生保健"
@@ -41,16 +42,18 @@ class SurrogateBook:
         self.date_shift_days = date_shift_days
         self._words: dict[str, str] = {}
         self._values: dict[tuple[PhiKind, str], str] = {}
-        self.issued: set[str] = set()
 
     def replace(self, kind: PhiKind, text: str) -> str:
-        """The surrogate for ``text`` of ``kind``; the same input gives the same output."""
-        if text in self.issued:
-            return text  # already a surrogate: replacing it again would break idempotency
+        """The surrogate for ``text`` of ``kind``; the same input gives the same output,
+        and the output never equals the input (except an age, always "90+")."""
         key = (kind, text)
         if key not in self._values:
-            self._values[key] = self._invent(kind, text)
-            self.issued.add(self._values[key])
+            surrogate = self._invent(kind, text)
+            for _ in range(5):  # a random draw can land on the original: draw again
+                if surrogate != text or kind is PhiKind.AGE:
+                    break
+                surrogate = self._invent(kind, text)
+            self._values[key] = surrogate if surrogate != text else kind.tag
         return self._values[key]
 
     def _invent(self, kind: PhiKind, text: str) -> str:
@@ -79,10 +82,12 @@ class SurrogateBook:
         return self._scramble(text)
 
     def _word(self, word: str, pool: tuple[str, ...]) -> str:
-        """One word's consistent replacement from ``pool``, in the original's case."""
+        """One word's consistent replacement from ``pool`` (never the word itself), in
+        the original's case."""
         key = word.lower()
         if key not in self._words:
-            self._words[key] = self._rng.choice(pool)
+            choices = [candidate for candidate in pool if candidate.lower() != key] or list(pool)
+            self._words[key] = self._rng.choice(choices)
         new = self._words[key]
         return new.upper() if word.isupper() and len(word) > 1 else new
 
@@ -129,13 +134,35 @@ class SurrogateBook:
                 else self._scramble(char)
                 for char in text
             )
-        kept = {word.lower() for word in (*words.street_suffixes, *words.states)} | _EN_KEPT
+        return self._scramble(
+            _SEGMENT.sub(lambda segment: self._place_segment(segment.group(0)), text),
+            letters=False,
+        )
 
-        def swap(match: re.Match[str]) -> str:
-            word = match.group(0)
-            return word if word.lower() in kept else self._word(word, words.place_words)
-
-        return self._scramble(_LATIN_WORD.sub(swap, text), letters=False)
+    def _place_segment(self, segment: str) -> str:
+        """One comma-separated part of an address: every name word replaced, except the
+        street suffix that ends a numbered street line ("716 Scott Pike" keeps "Pike"),
+        unit words ("Apt") and a two-letter state code after a comma."""
+        words = vocabulary()
+        tokens = list(_LATIN_WORD.finditer(segment))
+        suffixes = {suffix.lower() for suffix in words.street_suffixes}
+        numbered = bool(re.match(r"\s*\d", segment))
+        out, cursor = [], 0
+        for index, token in enumerate(tokens):
+            word = token.group(0)
+            last = index == len(tokens) - 1 or tokens[index + 1].group(0).lower() in _EN_KEPT
+            keep = (
+                word.lower() in _EN_KEPT
+                or (numbered and last and index > 0 and word.lower() in suffixes)
+                or (word in words.states and len(tokens) <= 2 and word.isupper())
+            )
+            out += [
+                segment[cursor : token.start()],
+                word if keep else self._word(word, words.place_words),
+            ]
+            cursor = token.end()
+        out.append(segment[cursor:])
+        return "".join(out)
 
     def _phone(self, text: str) -> str:
         """Keep the country code and the leading digit (two for a mainland mobile, whose
