@@ -17,6 +17,7 @@ own note (that is its purpose); it must go only where the differential itself go
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -63,10 +64,10 @@ def _targets(model: Any, labels: Sequence[str]) -> list[int]:
     return [index[label] for label in labels]
 
 
-_DEID_TAGS = frozenset(kind.value for kind in PhiKind)
+_DEID_TAG = re.compile(r"\[(" + "|".join(kind.value for kind in PhiKind) + r")\]")
 
 
-def _merge_repeats(attribution: TokenAttribution) -> list[EvidenceItem]:
+def _merge_repeats(attribution: TokenAttribution, skip: frozenset[str]) -> list[EvidenceItem]:
     """One item per distinct note word (case-insensitive): repeats add up their weights.
 
     Integrated-gradients weights are additive, so the sum is the word's whole share; for
@@ -74,7 +75,7 @@ def _merge_repeats(attribution: TokenAttribution) -> list[EvidenceItem]:
     """
     merged: dict[str, tuple[str, float]] = {}
     for w in attribution.note_words():
-        if w.word in _DEID_TAGS:
+        if w.word.strip("[]'s") in skip:
             continue  # "[NAME]" left by de-identification is no clinical evidence
         shown, total = merged.get(w.word.lower(), (w.word, 0.0))
         merged[w.word.lower()] = (shown, total + w.weight)
@@ -136,8 +137,9 @@ def explain_case(
         spans, word_drops = occlusion_drops(raw, [case], max_words=max_words)[0]
         words = [to_attribution(case, spans, word_drops, t) for t in targets]
     out: dict[str, ConditionEvidence] = {}
+    tags = frozenset(_DEID_TAG.findall(case.notes))  # only tags this note holds: "ID" stays
     for label, target, attribution in zip(labels, targets, words, strict=True):
-        items = _merge_repeats(attribution)
+        items = _merge_repeats(attribution, tags)
         items += [
             EvidenceItem(kind="structured", feature=name, weight=float(fact_drops[i, target]))
             for i, name in enumerate(names)
