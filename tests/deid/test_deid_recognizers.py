@@ -225,6 +225,10 @@ def test_alternation_puts_longer_words_first() -> None:
 
 REGRESSIONS = [
     pytest.param(
+        "Zebulon Quaxley reports fever.", [(K.NAME, "Zebulon Quaxley")], id="unlisted-subject"
+    ),
+    pytest.param("Chest Pain was the main complaint.", [], id="clinical-subject"),
+    pytest.param(
         "Dr. DeLuca and Dr. LeBlanc", [(K.NAME, "DeLuca"), (K.NAME, "LeBlanc")], id="camel"
     ),
     pytest.param("Seen by Dr. José Núñez", [(K.NAME, "José Núñez")], id="accents"),

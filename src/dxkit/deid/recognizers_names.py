@@ -66,6 +66,7 @@ _RELATIONS = frozenset(
 
 SCORES = {"title": 0.9, "cue": 0.85, "field": 0.85, "credential": 0.9, "initial": 0.85}
 SCORES["pair"] = 0.8
+SCORES["subject"] = 0.8
 # Below the date patterns, so "May" propagated from "May Smoczyk" loses to "in May 2021".
 PROPAGATED_SCORE = 0.7
 
@@ -90,6 +91,13 @@ def _patterns() -> dict[str, regex.Pattern[str]]:
         "credential": regex.compile(rf"({_INITIALS}{_NAME_SEQ}),?\s+{credentials}\b"),
         "initial": regex.compile(rf"(?<![\p{{L}}.])((?:\p{{Lu}}\.\s?){{1,2}}{_WORD})"),
         "pair": regex.compile(rf"\b({_WORD})\s+(?:\p{{Lu}}\.\s+)?({_WORD})\b"),
+        # "Zebulon Quaxley reports fever": two name-like words as the subject of a
+        # clinical verb, whether or not the census lists them
+        "subject": regex.compile(
+            rf"\b({_WORD})[ \t]+({_WORD})(?=[ \t]+(?:reports|reported|presents|presented|"
+            rf"states|stated|denies|denied|complains|complained|is|was|has|had|arrived|came|"
+            rf"returns|returned|agrees|agreed|declines|declined|says|said)\b)"
+        ),
     }
 
 
@@ -107,6 +115,9 @@ def _keep(rule: str, match: regex.Match[str]) -> bool:
         if len(second) < 3 and second not in words.last_name_set:
             return False  # "Ta Nx" (tumour stage) is no name; "Li", "Ng" are
         return first.lower() not in _RELATIONS  # "Son Quang": the cue rule names Quang
+    if rule == "subject":
+        words_found = (match.group(1), match.group(2))
+        return not any(is_clinical_word(w) or w.lower() in stop_words() for w in words_found)
     if rule == "title" and match.group(0).split()[0].lower() in _RELATIONS:
         first = _TOKEN.search(match.group(1))  # "Sister Lupus": a relation, not a nun
         return first is not None and not is_clinical_word(first.group(0))
@@ -161,7 +172,7 @@ def english_name_spans(text: str) -> Iterator[tuple[int, int, float]]:
         for match in pattern.finditer(text):
             if not _keep(rule, match):
                 continue
-            if rule == "pair":
+            if rule in {"pair", "subject"}:
                 start, end = match.start(1), match.end(2)
             else:
                 start, end = match.span(3 if rule == "cue" else 1)

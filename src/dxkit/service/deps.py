@@ -1,0 +1,86 @@
+"""The service's shared state and the FastAPI dependencies that hand it to routes.
+
+All dependencies live here so routes stay thin (parse, call the pipeline, shape the
+answer) and the parts still to come (storage sessions, authentication, audit, rate
+limits) slot in as one more ``Annotated[..., Depends(...)]`` without touching the
+routes' bodies. The state is built once per app in the lifespan (see
+:func:`dxkit.service.app.create_app`) and lives on ``app.state.dxkit``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from anyio import CapacityLimiter
+from fastapi import Depends, HTTPException, Request
+
+from dxkit.service.metrics import ServiceMetrics
+from dxkit.service.settings import ServiceSettings
+
+if TYPE_CHECKING:  # imported where the lifespan loads them, not when routes are declared
+    from dxkit.deid.engine import Detector
+    from dxkit.models.base import DiagnosisModel
+
+RETRY_AFTER_S = 5  # while the model loads (training the default model takes ~30 s)
+
+
+@dataclass
+class ServiceState:
+    """What every request shares: settings, metrics, and, once loaded, model and detector.
+
+    ``status`` moves from ``loading`` to ``ready`` (or ``failed``, with ``error`` saying
+    why in words that hold no patient data) when the lifespan's loader finishes.
+    """
+
+    settings: ServiceSettings
+    metrics: ServiceMetrics
+    limiter: CapacityLimiter  # bounds concurrent CPU-bound diagnoses
+    model: DiagnosisModel | None = None
+    detector: Detector | None = None
+    status: Literal["loading", "ready", "failed"] = "loading"
+    error: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        """True once the model and the de-identification detector are both loaded."""
+        return self.status == "ready" and self.model is not None and self.detector is not None
+
+
+@dataclass(frozen=True)
+class Ready:
+    """The loaded model and detector, for routes that cannot work without them."""
+
+    model: DiagnosisModel
+    detector: Detector
+    state: ServiceState
+
+
+def get_state(request: Request) -> ServiceState:
+    """The app's shared state."""
+    state: ServiceState = request.app.state.dxkit
+    return state
+
+
+def get_settings(state: Annotated[ServiceState, Depends(get_state)]) -> ServiceSettings:
+    """The app's settings."""
+    return state.settings
+
+
+def get_metrics(state: Annotated[ServiceState, Depends(get_state)]) -> ServiceMetrics:
+    """The app's metrics registry."""
+    return state.metrics
+
+
+def require_ready(state: Annotated[ServiceState, Depends(get_state)]) -> Ready:
+    """The model and detector, or 503 with Retry-After while they load (or failed to)."""
+    if not state.ready or state.model is None or state.detector is None:
+        headers = {"Retry-After": str(RETRY_AFTER_S)} if state.status == "loading" else None
+        raise HTTPException(503, detail=f"model {state.status}", headers=headers)
+    return Ready(model=state.model, detector=state.detector, state=state)
+
+
+StateDep = Annotated[ServiceState, Depends(get_state)]
+SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
+MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+ReadyDep = Annotated[Ready, Depends(require_ready)]

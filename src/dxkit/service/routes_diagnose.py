@@ -1,0 +1,111 @@
+"""``POST /v1/diagnose``: one case in, its differential out.
+
+One case per request, the body being the :class:`~dxkit.cases.schema.Case` itself, so the
+request schema is the same JSON a case file holds and the answer is the same
+:class:`~dxkit.report.differential.Differential` that ``dxkit diagnose --json`` prints.
+The case is de-identified (identifiers replaced by tags) before the model or anything
+else sees it, and the CPU-bound work runs in a bounded thread pool so the event loop
+keeps answering health checks while a diagnosis runs.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Annotated, Any
+
+import anyio
+import anyio.to_thread
+from fastapi import APIRouter, Body, HTTPException, Query
+
+from dxkit.cases.schema import Case
+from dxkit.report.differential import Differential
+from dxkit.service.deps import ReadyDep, SettingsDep
+from dxkit.service.errors import ErrorResponse
+
+if TYPE_CHECKING:
+    from dxkit.deid.engine import Detector
+    from dxkit.models.base import DiagnosisModel
+
+router = APIRouter(prefix="/v1", tags=["diagnosis"])
+
+EXAMPLE_CASE: dict[str, Any] = {
+    "case_id": "example-1",
+    "patient_id": "patient-1",
+    "age": 67,
+    "sex": "male",
+    "lifestyle": {"smoking": "current"},
+    "history": {"past_conditions": ["hypertension"], "medications": ["amlodipine"]},
+    "notes": "Crushing central chest pain for 40 minutes radiating to the left arm, sweaty.",
+    "observations": [
+        {"code": "8867-4", "value": 104, "unit": "/min"},
+        {"code": "8480-6", "value": 152, "unit": "mm[Hg]"},
+        {"code": "59408-5", "value": 96, "unit": "%"},
+    ],
+}
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorResponse, "description": "body over the size limit"},
+    422: {"model": ErrorResponse, "description": "malformed JSON, unknown or invalid fields"},
+    503: {"model": ErrorResponse, "description": "model still loading, or diagnosis timed out"},
+}
+
+
+def deidentify_and_diagnose(
+    model: DiagnosisModel, detector: Detector, case: Case, *, top: int, evidence: int
+) -> Differential:
+    """The differential of ``case`` after its identifiers are replaced by tags.
+
+    Strict validation: a LOINC code the catalogue does not know is an error (422), not a
+    value silently ignored.
+    """
+    from dxkit.deid.cases import deidentify_cases
+    from dxkit.report.diagnose import diagnose
+
+    clean, _ = deidentify_cases([case], detector=detector)
+    return diagnose(model, clean, top=top, strict=True, evidence=evidence)[0]
+
+
+@router.post(
+    "/diagnose",
+    summary="Differential diagnosis of one case",
+    response_model=Differential,
+    responses=_ERRORS,
+)
+async def diagnose_case(
+    case: Annotated[
+        Case,
+        Body(
+            description="One patient at one time; unknown fields are rejected.",
+            openapi_examples={"chest pain": {"summary": "adult chest pain", "value": EXAMPLE_CASE}},
+        ),
+    ],
+    ready: ReadyDep,
+    settings: SettingsDep,
+    top: Annotated[
+        int | None, Query(ge=1, le=50, description="conditions to return (default: service's)")
+    ] = None,
+    evidence: Annotated[
+        int | None,
+        Query(ge=0, le=10, description="top conditions to explain (each costs model calls)"),
+    ] = None,
+) -> Differential:
+    """Ranked conditions with probabilities, conformal set, triage, warnings and model id."""
+    work = partial(
+        deidentify_and_diagnose,
+        ready.model,
+        ready.detector,
+        case,
+        top=settings.top if top is None else top,
+        evidence=settings.evidence if evidence is None else evidence,
+    )
+    try:
+        with anyio.fail_after(settings.request_timeout_s):
+            answer = await anyio.to_thread.run_sync(
+                work, abandon_on_cancel=True, limiter=ready.state.limiter
+            )
+    except TimeoutError:
+        raise HTTPException(
+            503, detail="diagnosis timed out", headers={"Retry-After": "1"}
+        ) from None
+    ready.state.metrics.observe_answers([answer])
+    return answer

@@ -1,0 +1,97 @@
+"""The service's configuration, read from ``DXKIT_*`` environment variables.
+
+One typed class, validated when built, so a deployment's typo (``DXKIT_PORT=80OO``) stops
+the service at start with a clear message instead of surfacing as odd behaviour later.
+Every default is the safe one: loopback only, CORS closed, bodies capped at 1 MiB, dev
+mode off.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from dxkit.errors import InputError
+
+MIB = 1024 * 1024
+
+
+class ServiceSettings(BaseSettings):
+    """Settings of ``dxkit serve``; each field ``x`` is read from ``DXKIT_X``.
+
+    ``cors_origins`` takes a comma-separated list (``DXKIT_CORS_ORIGINS=https://a,https://b``);
+    empty keeps cross-origin browser access closed.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="DXKIT_", extra="ignore", frozen=True)
+
+    host: str = Field("127.0.0.1", description="interface to bind; loopback unless exposed")
+    port: int = Field(8000, ge=1, le=65535)
+    model_dir: Path | None = Field(
+        None, description="saved model directory; none = the default model (trained once)"
+    )
+    database_url: str = Field(
+        default_factory=lambda: _default_database_url(),
+        min_length=1,
+        description="SQLAlchemy URL; default: a SQLite file under $DXKIT_HOME",
+    )
+    max_body_bytes: int = Field(MIB, ge=1024, le=64 * MIB, description="larger bodies get 413")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="origins allowed by CORS; empty = closed"
+    )
+    top: int = Field(5, ge=1, le=50, description="conditions per answer unless a request asks")
+    evidence: int = Field(0, ge=0, le=10, description="top conditions explained per answer")
+    dev_mode: bool = Field(False, description="developer conveniences; never in production")
+    request_timeout_s: float = Field(
+        30.0, gt=0, le=600, description="a diagnosis running longer answers 503"
+    )
+    worker_threads: int = Field(
+        4, ge=1, le=64, description="diagnoses run at once (CPU-bound, off the event loop)"
+    )
+    log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard(cls, value: list[str]) -> list[str]:
+        # A wildcard would let any web page read answers with the user's credentials.
+        if "*" in value:
+            raise ValueError("'*' is not allowed: list the EHR origins explicitly")
+        return value
+
+
+def _default_database_url() -> str:
+    """A SQLite file beside the cached default model: works with no database server."""
+    from dxkit.models.default import dxkit_home
+
+    return f"sqlite:///{(dxkit_home() / 'service.sqlite3').resolve()}"
+
+
+def load_settings(**overrides: Any) -> ServiceSettings:
+    """Settings from the environment with ``overrides`` on top, or one readable error.
+
+    Why not let pydantic raise: its message lists every failing field with its input,
+    which the CLI would print as a traceback; this names the variables to fix.
+    """
+    try:
+        return ServiceSettings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        fields = ", ".join(
+            f"DXKIT_{'.'.join(str(p) for p in err['loc']).upper()} ({err['msg']})"
+            for err in exc.errors(include_input=False)
+        )
+        raise InputError(
+            "service settings",
+            expected="valid DXKIT_* environment variables and options",
+            found=fields,
+            fix="correct or unset the variables named",
+        ) from None

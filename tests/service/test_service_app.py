@@ -1,0 +1,246 @@
+"""The service app: diagnosis, de-identification first, health, CORS, a real uvicorn run."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from dxkit.cases.schema import Case
+from dxkit.cases.synthetic import CohortConfig, CohortGenerator
+from dxkit.deid.engine import Detector
+from dxkit.knowledge.loader import KnowledgeBase
+from dxkit.models.base import DiagnosisModel, load_model
+from dxkit.models.tfidf import TfidfConfig, TfidfModel
+from dxkit.service.app import build_detector, create_app
+from dxkit.service.settings import ServiceSettings
+
+CANARY_NAME = "Zebulon Quaxley"
+CANARY_PHONE = "617-555-0199"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory) -> DiagnosisModel:
+    """Saved and loaded back, as the service would serve it (with its kind and id)."""
+    cohort = CohortGenerator(CohortConfig(n=120, seed=0), tiny_kb).generate()
+    model = TfidfModel(TfidfConfig()).fit([lc.case for lc in cohort], [lc.label for lc in cohort])
+    directory = tmp_path_factory.mktemp("svc-model") / "model"
+    model.save(directory)
+    return load_model(directory)
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return build_detector()
+
+
+def settings(tmp_path: Path, **overrides: Any) -> ServiceSettings:
+    return ServiceSettings(database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}", **overrides)
+
+
+@pytest.fixture()
+def client(tmp_path: Path, tiny_model: DiagnosisModel, detector: Detector) -> Iterator[TestClient]:
+    app = create_app(settings(tmp_path), model=tiny_model, detector=detector)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def case_json(notes: str = "fever and cough for three days, short of breath") -> dict[str, Any]:
+    return {
+        "case_id": "svc-1",
+        "patient_id": "p-1",
+        "age": 54,
+        "sex": "female",
+        "notes": notes,
+        "observations": [{"code": "8310-5", "value": 38.9, "unit": "Cel"}],
+    }
+
+
+def test_diagnose_answers_a_ranked_differential(client: TestClient) -> None:
+    response = client.post("/v1/diagnose", json=case_json(), params={"top": 3})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["case_id"] == "svc-1"
+    assert len(answer["conditions"]) == 3
+    probabilities = [c["probability"] for c in answer["conditions"]]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert 0.99 <= sum(probabilities) <= 1.0 + 1e-6  # three labels: all of the mass
+    assert answer["conditions"][0]["label"].lower() == "pneumonia"
+    assert "tfidf" in answer["model"]["kind"].lower()
+    assert answer["model"]["model_id"] not in ("", "unsaved")
+    assert answer["triage"]["level"]
+    assert "Decision support only" in answer["disclaimer"]
+
+
+def test_diagnose_uses_the_service_default_top(
+    tmp_path: Path, tiny_model: DiagnosisModel, detector: Detector
+) -> None:
+    app = create_app(settings(tmp_path, top=1), model=tiny_model, detector=detector)
+    with TestClient(app) as test_client:
+        answer = test_client.post("/v1/diagnose", json=case_json()).json()
+    assert len(answer["conditions"]) == 1
+    assert answer["conditions"][0]["probability"] <= 1.0
+
+
+class SpyModel:
+    """Delegates to a real model and keeps the notes it was shown."""
+
+    def __init__(self, model: DiagnosisModel) -> None:
+        self.model = model
+        self.labels = model.labels
+        self.seen: list[str] = []
+
+    def predict_proba(self, cases: Sequence[Case]) -> np.ndarray:
+        self.seen.extend(case.notes for case in cases)
+        return self.model.predict_proba(cases)
+
+
+def test_canary_identifiers_are_removed_before_diagnosis(
+    tmp_path: Path,
+    tiny_model: DiagnosisModel,
+    detector: Detector,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    spy = SpyModel(tiny_model)
+    app = create_app(settings(tmp_path), model=cast(DiagnosisModel, spy), detector=detector)
+    notes = f"Patient {CANARY_NAME} reports fever and cough, call back on {CANARY_PHONE}."
+    with caplog.at_level(logging.DEBUG), TestClient(app) as test_client:
+        response = test_client.post("/v1/diagnose", json=case_json(notes))
+    assert response.status_code == 200
+    assert len(spy.seen) == 1
+    assert "[NAME]" in spy.seen[0] and "[PHONE]" in spy.seen[0]
+    for canary in (CANARY_NAME, "Zebulon", "Quaxley", CANARY_PHONE):
+        assert canary not in spy.seen[0]
+        assert canary not in response.text
+        assert canary not in caplog.text
+    assert response.json()["conditions"][0]["label"].lower() == "pneumonia"
+
+
+def test_unknown_loinc_code_is_a_422_with_expected_found_fix(client: TestClient) -> None:
+    body = case_json()
+    body["observations"] = [{"code": "99999-9", "value": 1.0, "unit": "1"}]
+    response = client.post("/v1/diagnose", json=body)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["what"].startswith("case 'svc-1'")
+    assert {"expected", "found", "fix"} <= error.keys()
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json()["status"] == "ok"
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready"
+    assert ready.json()["model_kind"] == answer_kind(client)
+
+
+def test_not_ready_when_the_model_fails_to_load(tmp_path: Path, detector: Detector) -> None:
+    app = create_app(settings(tmp_path, model_dir=tmp_path / "missing"), detector=detector)
+    with TestClient(app) as test_client:
+        deadline = time.monotonic() + 10
+        while test_client.get("/readyz").json()["status"] == "loading":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        ready = test_client.get("/readyz")
+        assert test_client.get("/healthz").status_code == 200
+        diagnosed = test_client.post("/v1/diagnose", json=case_json())
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "failed"
+    assert diagnosed.status_code == 503
+    assert diagnosed.json()["error"]["what"] == "model failed"
+
+
+def test_cors_is_closed_by_default(client: TestClient) -> None:
+    origin = {"Origin": "https://evil.example"}
+    assert "access-control-allow-origin" not in client.get("/healthz", headers=origin).headers
+    preflight = client.options(
+        "/v1/diagnose",
+        headers={**origin, "Access-Control-Request-Method": "POST"},
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+
+
+def test_cors_allows_only_listed_origins(
+    tmp_path: Path, tiny_model: DiagnosisModel, detector: Detector
+) -> None:
+    app = create_app(
+        settings(tmp_path, cors_origins="https://ehr.example"), model=tiny_model, detector=detector
+    )
+    with TestClient(app) as test_client:
+        allowed = test_client.get("/healthz", headers={"Origin": "https://ehr.example"})
+        other = test_client.get("/healthz", headers={"Origin": "https://evil.example"})
+    assert allowed.headers["access-control-allow-origin"] == "https://ehr.example"
+    assert "access-control-allow-origin" not in other.headers
+
+
+def test_openapi_documents_the_case_body_and_error_shape(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    operation = schema["paths"]["/v1/diagnose"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]
+    assert body["schema"]["$ref"].endswith("/Case")
+    assert "chest pain" in body["examples"]
+    assert operation["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/ErrorResponse"
+    )
+    assert client.get("/docs").status_code == 200
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_real_uvicorn_server_over_http(
+    tmp_path: Path, tiny_model: DiagnosisModel, detector: Detector
+) -> None:
+    app = create_app(settings(tmp_path), model=tiny_model, detector=detector)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 15
+        while not server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.02)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            assert http.get("/healthz").json()["status"] == "ok"
+            response = http.post("/v1/diagnose", json=case_json())
+        assert response.status_code == 200
+        assert response.json()["conditions"][0]["label"].lower() == "pneumonia"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def answer_kind(client: TestClient) -> str:
+    kind: str = client.post("/v1/diagnose", json=case_json()).json()["model"]["kind"]
+    return kind
+
+
+def test_serve_command_refuses_a_missing_model_directory(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from dxkit.cli_serve import register
+    from dxkit.errors import DataNotFoundError
+
+    cli = typer.Typer()
+    cli.command("noop")(lambda: None)  # typer runs a lone command without its name
+    register(cli)
+    result = CliRunner().invoke(cli, ["serve", "--model", str(tmp_path / "none")])
+    assert isinstance(result.exception, DataNotFoundError)
+    assert "leave --model out" in result.exception.fix
