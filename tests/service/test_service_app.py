@@ -44,7 +44,11 @@ def detector() -> Detector:
     return build_detector()
 
 
+SECRET = "a-test-secret-of-at-least-16-bytes"
+
+
 def settings(tmp_path: Path, **overrides: Any) -> ServiceSettings:
+    overrides.setdefault("patient_key_secret", SECRET)
     return ServiceSettings(database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}", **overrides)
 
 
@@ -80,6 +84,10 @@ def test_diagnose_answers_a_ranked_differential(client: TestClient) -> None:
     assert answer["model"]["model_id"] not in ("", "unsaved")
     assert answer["triage"]["level"]
     assert "Decision support only" in answer["disclaimer"]
+    # The answer keeps the differential's shape and adds where it was stored.
+    stored = answer["stored"]
+    assert response.headers["location"] == f"/v1/cases/{stored['case_id']}"
+    assert stored["prediction_id"] != stored["case_id"]
 
 
 def test_diagnose_uses_the_service_default_top(

@@ -8,11 +8,21 @@ The model and the de-identification detector are loaded once, in the background,
 the app starts: on a fresh machine the default model is trained first (about half a
 minute), and meanwhile ``/healthz`` answers and ``/readyz`` says 503, so an orchestrator
 neither kills the process nor sends it traffic too early.
+
+The database is migrated (``alembic upgrade head``) and opened first, in the same
+background load, so readiness also means "answers can be stored and audited". Every
+pseudonym (patients, clinicians) is an HMAC under ``DXKIT_PATIENT_KEY_SECRET``; the app
+refuses to serve without it, except in dev mode and when the caller hands it a model
+in-process (tests, notebooks): those get a random secret for the run, with a warning,
+which keeps pseudonyms unlinkable across restarts but never weak. Without a secret
+the service stays up but never goes ready (``/readyz`` says why), and a database that
+cannot be opened is reported the same way.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,9 +35,16 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from dxkit import __version__
 from dxkit.deid.engine import Detector
-from dxkit.errors import DxkitError
+from dxkit.errors import DxkitError, InputError
 from dxkit.models.base import DiagnosisModel
-from dxkit.service import routes_diagnose, routes_health
+from dxkit.service import (
+    routes_cases,
+    routes_cds,
+    routes_diagnose,
+    routes_fhir,
+    routes_health,
+)
+from dxkit.service.audit import AuditMiddleware
 from dxkit.service.deps import ServiceState
 from dxkit.service.errors import CatchAllMiddleware, install_error_handlers
 from dxkit.service.limits import BodyLimitMiddleware
@@ -45,6 +62,15 @@ DESCRIPTION = (
 )
 # Warms the detector's analyzer (built on first use, about 2 s) so no request pays for it.
 _WARM_UP_TEXT = "Seen by Dr Alice Smith on 2024-01-02, phone 555-0100."
+
+
+NO_SECRET = InputError(
+    "DXKIT_PATIENT_KEY_SECRET",
+    expected="a secret of 16 or more bytes for patient and clinician pseudonyms",
+    found="no secret configured",
+    fix="set DXKIT_PATIENT_KEY_SECRET to a long random value, e.g. the output of "
+    "`python -c 'import secrets; print(secrets.token_hex(32))'`, and keep it stable",
+)
 
 
 def create_app(
@@ -66,17 +92,26 @@ def create_app(
         settings=settings,
         metrics=ServiceMetrics(),
         limiter=CapacityLimiter(settings.worker_threads),
+        patient_secret=patient_secret(settings, in_process=model is not None) or b"",
     )
+    state.metrics.registry.register(routes_cases.FeedbackCollector(state))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Storage first and before serving: every audited request needs it at once.
+        await anyio.to_thread.run_sync(open_storage_or_fail, state)
         async with anyio.create_task_group() as tasks:
-            if model is not None and detector is not None:
+            if state.status == "failed":
+                pass  # storage or the secret is missing: not ready, nothing to load
+            elif model is not None and detector is not None:
                 await load_state(state, model, detector)  # nothing slow: ready at once
             else:
                 tasks.start_soon(load_state, state, model, detector)
-            yield
-            tasks.cancel_scope.cancel()  # a load still running is abandoned at shutdown
+            try:
+                yield
+            finally:
+                tasks.cancel_scope.cancel()  # a load still running is abandoned at shutdown
+                close_storage(state)
 
     app = FastAPI(
         title="dxkit",
@@ -90,8 +125,12 @@ def create_app(
     install_error_handlers(app)
     app.include_router(routes_health.router)
     app.include_router(routes_diagnose.router)
-    # Added inner to outer: the body limit sits closest to the routes, metrics outermost
-    # so they count every answer, the 413s and 500s included.
+    app.include_router(routes_cases.router)
+    app.include_router(routes_fhir.router)
+    app.include_router(routes_cds.router)
+    # Added inner to outer: the body limit sits closest to the routes; the audit sits
+    # outside the catch-all so it records the final status; metrics outermost so they
+    # count every answer, the 413s, 500s and audit failures included.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origins:  # closed unless origins are listed: no CORS headers at all
         app.add_middleware(
@@ -101,6 +140,7 @@ def create_app(
             allow_headers=["Authorization", "Content-Type"],
         )
     app.add_middleware(CatchAllMiddleware, show_messages=settings.dev_mode)
+    app.add_middleware(AuditMiddleware, state=state)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app
 
@@ -135,6 +175,71 @@ async def load_state(
         getattr(model, "model_id", "unsaved"),
         len(model.labels),
     )
+
+
+def patient_secret(settings: ServiceSettings, *, in_process: bool = False) -> bytes | None:
+    """The pseudonym key: the configured one, or a random one in dev mode and in-process.
+
+    ``None`` otherwise, and the service will not go ready (see :data:`NO_SECRET`): one
+    that silently made up its key at every start would store pseudonyms that no later run
+    can link to a patient (the clinician's context check and feedback analyses would
+    quietly break), so a deployment must set one.
+    """
+    if settings.patient_key_secret is not None:
+        return settings.patient_key_secret.get_secret_value().encode("utf-8")
+    if not (settings.dev_mode or in_process):
+        return None
+    log.warning(
+        "no DXKIT_PATIENT_KEY_SECRET: using a random one for this run; "
+        "pseudonyms will not link across restarts"
+    )
+    return secrets.token_bytes(32)
+
+
+def open_storage_or_fail(state: ServiceState) -> None:
+    """Open storage; on failure, or without a secret, mark the service failed (503s)."""
+    try:
+        open_storage(state)
+    except DxkitError as exc:
+        state.status, state.error = "failed", f"{exc.what}: {exc.fix}"
+        log.error("service not ready: %s", exc)
+        return
+    except Exception as exc:  # by type only: a driver's message may hold the URL's password
+        state.status, state.error = "failed", f"database unavailable ({type(exc).__name__})"
+        log.error("service not ready: database unavailable (%s)", type(exc).__name__)
+        return
+    if not state.patient_secret:
+        state.status, state.error = "failed", f"{NO_SECRET.what}: {NO_SECRET.fix}"
+        log.error("service not ready: %s", NO_SECRET)
+
+
+def open_storage(state: ServiceState) -> None:
+    """Migrate the database to the newest schema and open its engine and sessions."""
+    from sqlalchemy.pool import StaticPool
+
+    from dxkit.service.storage import make_engine, make_session_factory, migrate, parse_url
+
+    url = parse_url(state.settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        # One in-memory database for the whole app: SQLite's default pool would give each
+        # worker thread its own, empty one.
+        engine = make_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        engine = make_engine(url)
+    try:
+        migrate(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    state.engine, state.sessions = engine, make_session_factory(engine)
+    log.info("database ready (%s)", engine.dialect.name)
+
+
+def close_storage(state: ServiceState) -> None:
+    """Close the database's connections at shutdown."""
+    if state.engine is not None:
+        state.engine.dispose()
+        state.engine = state.sessions = None
 
 
 def load_service_model(settings: ServiceSettings) -> DiagnosisModel:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from anyio import CapacityLimiter
 from fastapi import Depends, HTTPException, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from dxkit.service.metrics import ServiceMetrics
 from dxkit.service.settings import ServiceSettings
@@ -40,11 +42,27 @@ class ServiceState:
     detector: Detector | None = None
     status: Literal["loading", "ready", "failed"] = "loading"
     error: str | None = None
+    # Set by the lifespan: the migrated database and the key of every pseudonym.
+    engine: Engine | None = None
+    sessions: sessionmaker[Session] | None = None
+    patient_secret: bytes = b""
+
+    def pseudonym(self, value: str) -> str:
+        """``value`` (a patient or clinician id) as its 64-hex-digit pseudonym."""
+        from dxkit.service.storage import pseudonym
+
+        return pseudonym(value, self.patient_secret)
 
     @property
     def ready(self) -> bool:
         """True once the model and the de-identification detector are both loaded."""
-        return self.status == "ready" and self.model is not None and self.detector is not None
+        return (
+            self.status == "ready"
+            and self.model is not None
+            and self.detector is not None
+            and self.sessions is not None
+            and bool(self.patient_secret)
+        )
 
 
 @dataclass(frozen=True)
@@ -53,6 +71,7 @@ class Ready:
 
     model: DiagnosisModel
     detector: Detector
+    sessions: sessionmaker[Session]
     state: ServiceState
 
 
@@ -74,13 +93,26 @@ def get_metrics(state: Annotated[ServiceState, Depends(get_state)]) -> ServiceMe
 
 def require_ready(state: Annotated[ServiceState, Depends(get_state)]) -> Ready:
     """The model and detector, or 503 with Retry-After while they load (or failed to)."""
-    if not state.ready or state.model is None or state.detector is None:
+    if not state.ready or state.model is None or state.detector is None or state.sessions is None:
         headers = {"Retry-After": str(RETRY_AFTER_S)} if state.status == "loading" else None
         raise HTTPException(503, detail=f"model {state.status}", headers=headers)
-    return Ready(model=state.model, detector=state.detector, state=state)
+    return Ready(model=state.model, detector=state.detector, sessions=state.sessions, state=state)
+
+
+def require_storage(state: Annotated[ServiceState, Depends(get_state)]) -> sessionmaker[Session]:
+    """The database's session factory, or 503 while it is not open (yet).
+
+    Reading cases and recording feedback need the database but not the model, so they
+    work while a model reloads.
+    """
+    if state.sessions is None or not state.patient_secret:
+        headers = {"Retry-After": str(RETRY_AFTER_S)} if state.status == "loading" else None
+        raise HTTPException(503, detail="storage unavailable", headers=headers)
+    return state.sessions
 
 
 StateDep = Annotated[ServiceState, Depends(get_state)]
 SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 ReadyDep = Annotated[Ready, Depends(require_ready)]
+SessionsDep = Annotated[sessionmaker[Session], Depends(require_storage)]

@@ -6,6 +6,12 @@ request schema is the same JSON a case file holds and the answer is the same
 The case is de-identified (identifiers replaced by tags) before the model or anything
 else sees it, and the CPU-bound work runs in a bounded thread pool so the event loop
 keeps answering health checks while a diagnosis runs.
+
+The de-identified case and its answer are stored together in one transaction, after the
+diagnosis and outside its time limit (a timed-out diagnosis stores nothing, and a
+failure anywhere leaves no rows). The answer keeps its shape and gains one field,
+``stored`` (``case_id``, ``prediction_id``): the server-side ids for
+``GET /v1/cases/{case_id}`` and ``POST /v1/feedback``; ``Location`` names the case too.
 """
 
 from __future__ import annotations
@@ -15,12 +21,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 import anyio.to_thread
-from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session, sessionmaker
 
 from dxkit.cases.schema import Case
 from dxkit.report.differential import Differential
+from dxkit.service.audit import set_patient
 from dxkit.service.deps import ReadyDep, SettingsDep
 from dxkit.service.errors import ErrorResponse
+from dxkit.service.storage import StoredIds, session_scope, store_case_and_prediction
 
 if TYPE_CHECKING:
     from dxkit.deid.engine import Detector
@@ -50,6 +60,19 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+class StoredRefs(BaseModel):
+    """Where the service stored a diagnosis: ids to read it back and give feedback on."""
+
+    case_id: str = Field(description="server id of the stored case: GET /v1/cases/{case_id}")
+    prediction_id: str = Field(description="id of this answer, for POST /v1/feedback")
+
+
+class StoredDifferential(Differential):
+    """The differential, plus the ids under which the case and the answer were stored."""
+
+    stored: StoredRefs
+
+
 def deidentify_and_diagnose(
     model: DiagnosisModel, detector: Detector, case: Case, *, top: int, evidence: int
 ) -> Differential:
@@ -58,20 +81,43 @@ def deidentify_and_diagnose(
     Strict validation: a LOINC code the catalogue does not know is an error (422), not a
     value silently ignored.
     """
+    return deidentify_and_diagnose_case(model, detector, case, top=top, evidence=evidence)[1]
+
+
+def deidentify_and_diagnose_case(
+    model: DiagnosisModel, detector: Detector, case: Case, *, top: int, evidence: int
+) -> tuple[Case, Differential]:
+    """The de-identified case and its differential (see :func:`deidentify_and_diagnose`).
+
+    A client's ``deidentified: true`` is not trusted: the text is always de-identified,
+    since it will be stored.
+    """
     from dxkit.deid.cases import deidentify_cases
     from dxkit.report.diagnose import diagnose
 
-    clean, _ = deidentify_cases([case], detector=detector)
-    return diagnose(model, clean, top=top, strict=True, evidence=evidence)[0]
+    clean, _ = deidentify_cases(
+        [case.model_copy(update={"deidentified": False})], detector=detector
+    )
+    return clean[0], diagnose(model, clean, top=top, strict=True, evidence=evidence)[0]
+
+
+def store_answer(
+    sessions: sessionmaker[Session], case: Case, answer: Differential, secret: bytes
+) -> StoredIds:
+    """Store the de-identified case and its answer in one transaction."""
+    with session_scope(sessions) as session:
+        return store_case_and_prediction(session, case, answer, None, secret)
 
 
 @router.post(
     "/diagnose",
     summary="Differential diagnosis of one case",
-    response_model=Differential,
+    response_model=StoredDifferential,
     responses=_ERRORS,
 )
 async def diagnose_case(
+    request: Request,
+    response: Response,
     case: Annotated[
         Case,
         Body(
@@ -88,10 +134,16 @@ async def diagnose_case(
         int | None,
         Query(ge=0, le=10, description="top conditions to explain (each costs model calls)"),
     ] = None,
-) -> Differential:
-    """Ranked conditions with probabilities, conformal set, triage, warnings and model id."""
+) -> StoredDifferential:
+    """Ranked conditions with probabilities, conformal set, triage, warnings and model id.
+
+    The de-identified case and this answer are stored; ``stored`` holds their ids.
+    """
+    state = ready.state
+    if case.patient_id:
+        set_patient(request, state.pseudonym(case.patient_id))
     work = partial(
-        deidentify_and_diagnose,
+        deidentify_and_diagnose_case,
         ready.model,
         ready.detector,
         case,
@@ -100,12 +152,17 @@ async def diagnose_case(
     )
     try:
         with anyio.fail_after(settings.request_timeout_s):
-            answer = await anyio.to_thread.run_sync(
-                work, abandon_on_cancel=True, limiter=ready.state.limiter
+            clean, answer = await anyio.to_thread.run_sync(
+                work, abandon_on_cancel=True, limiter=state.limiter
             )
     except TimeoutError:
         raise HTTPException(
             503, detail="diagnosis timed out", headers={"Retry-After": "1"}
         ) from None
-    ready.state.metrics.observe_answers([answer])
-    return answer
+    ids = await anyio.to_thread.run_sync(
+        store_answer, ready.sessions, clean, answer, state.patient_secret
+    )
+    state.metrics.observe_answers([answer])
+    response.headers["Location"] = f"/v1/cases/{ids.case_id}"
+    stored = StoredRefs(case_id=ids.case_id, prediction_id=ids.prediction_id)
+    return StoredDifferential(**dict(answer), stored=stored)

@@ -11,12 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from dxkit.errors import InputError
 
 MIB = 1024 * 1024
+SECRET_BYTES = 16  # the storage layer's minimum for pseudonym keys
 
 
 class ServiceSettings(BaseSettings):
@@ -52,6 +53,19 @@ class ServiceSettings(BaseSettings):
         4, ge=1, le=64, description="diagnoses run at once (CPU-bound, off the event loop)"
     )
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$")
+    patient_key_secret: SecretStr | None = Field(
+        None,
+        description="HMAC key turning patient and clinician ids into pseudonyms (16+ bytes); "
+        "required unless dev mode, where a random one is generated for the run",
+    )
+
+    @field_validator("patient_key_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Short keys make pseudonyms guessable by brute force over known patient ids.
+        if value is not None and len(value.get_secret_value().encode("utf-8")) < SECRET_BYTES:
+            raise ValueError(f"must be at least {SECRET_BYTES} bytes")
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod
