@@ -4,19 +4,25 @@ Options override the ``DXKIT_*`` environment variables (see
 :class:`dxkit.service.settings.ServiceSettings`), so a container sets the environment and
 a person trying it out types ``dxkit serve --port 8080``. Kept apart from
 :mod:`dxkit.cli` so FastAPI and uvicorn load only for this command.
+
+The app is built before the server starts, so a missing token verification key
+(``DXKIT_JWT_PUBLIC_KEY_FILE`` / ``DXKIT_JWT_JWKS_FILE`` and ``DXKIT_JWT_ISSUER``, or
+``DXKIT_DEV_MODE=1`` to try it out) stops the command with one readable line instead of
+a server that answers nothing. Every patient-facing route requires a bearer token, so
+other interfaces may be bound; tokens and answers still need TLS on the way, which a
+reverse proxy provides, hence the warning.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from dxkit.errors import DataNotFoundError, InputError
+from dxkit.errors import DataNotFoundError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -53,18 +59,14 @@ def serve(
     if settings.dev_mode:
         log.warning("dev mode is on: never use it with real patient data")
     if settings.host not in LOOPBACK:
-        # Bearer-token checks exist (dxkit.service.auth) but are not yet enforced on the
-        # routes: until they are, the service must not be reachable from other machines.
-        raise InputError(
-            "--host",
-            expected="a loopback address (127.0.0.1, localhost or ::1)",
-            found=settings.host,
-            fix="serve on 127.0.0.1; authentication is not enforced yet, so the service "
-            "refuses other interfaces",
+        log.warning(
+            "serving on %s: bearer tokens travel in clear over plain HTTP; put a TLS "
+            "reverse proxy in front of the service",
+            settings.host,
         )
+    app = create_app(settings)  # refuses to build without token verification keys
     config = uvicorn.Config(
-        partial(create_app, settings),
-        factory=True,
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

@@ -6,7 +6,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -23,6 +23,7 @@ from dxkit.knowledge.loader import KnowledgeBase
 from dxkit.models.base import DiagnosisModel, load_model
 from dxkit.models.tfidf import TfidfConfig, TfidfModel
 from dxkit.service.app import build_detector, create_app
+from dxkit.service.auth import Authenticator
 from dxkit.service.settings import ServiceSettings
 
 CANARY_NAME = "Zebulon Quaxley"
@@ -53,9 +54,26 @@ def settings(tmp_path: Path, **overrides: Any) -> ServiceSettings:
 
 
 @pytest.fixture()
-def client(tmp_path: Path, tiny_model: DiagnosisModel, detector: Detector) -> Iterator[TestClient]:
-    app = create_app(settings(tmp_path), model=tiny_model, detector=detector)
+def auth(make_authenticator: Callable[[str], Authenticator]) -> Authenticator:
+    return make_authenticator(SECRET)
+
+
+@pytest.fixture()
+def clinician(token_auth: Callable[..., Any]) -> Any:
+    return token_auth(patient="p-1")
+
+
+@pytest.fixture()
+def client(
+    tmp_path: Path,
+    tiny_model: DiagnosisModel,
+    detector: Detector,
+    auth: Authenticator,
+    clinician: Any,
+) -> Iterator[TestClient]:
+    app = create_app(settings(tmp_path), model=tiny_model, detector=detector, authenticator=auth)
     with TestClient(app) as test_client:
+        test_client.auth = clinician
         yield test_client
 
 
@@ -91,10 +109,17 @@ def test_diagnose_answers_a_ranked_differential(client: TestClient) -> None:
 
 
 def test_diagnose_uses_the_service_default_top(
-    tmp_path: Path, tiny_model: DiagnosisModel, detector: Detector
+    tmp_path: Path,
+    tiny_model: DiagnosisModel,
+    detector: Detector,
+    auth: Authenticator,
+    clinician: Any,
 ) -> None:
-    app = create_app(settings(tmp_path, top=1), model=tiny_model, detector=detector)
+    app = create_app(
+        settings(tmp_path, top=1), model=tiny_model, detector=detector, authenticator=auth
+    )
     with TestClient(app) as test_client:
+        test_client.auth = clinician
         answer = test_client.post("/v1/diagnose", json=case_json()).json()
     assert len(answer["conditions"]) == 1
     assert answer["conditions"][0]["probability"] <= 1.0
@@ -117,12 +142,17 @@ def test_canary_identifiers_are_removed_before_diagnosis(
     tmp_path: Path,
     tiny_model: DiagnosisModel,
     detector: Detector,
+    auth: Authenticator,
+    clinician: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     spy = SpyModel(tiny_model)
-    app = create_app(settings(tmp_path), model=cast(DiagnosisModel, spy), detector=detector)
+    app = create_app(
+        settings(tmp_path), model=cast(DiagnosisModel, spy), detector=detector, authenticator=auth
+    )
     notes = f"Patient {CANARY_NAME} reports fever and cough, call back on {CANARY_PHONE}."
     with caplog.at_level(logging.DEBUG), TestClient(app) as test_client:
+        test_client.auth = clinician
         response = test_client.post("/v1/diagnose", json=case_json(notes))
     assert response.status_code == 200
     assert len(spy.seen) == 1
@@ -152,9 +182,14 @@ def test_health_and_readiness(client: TestClient) -> None:
     assert ready.json()["model_kind"] == answer_kind(client)
 
 
-def test_not_ready_when_the_model_fails_to_load(tmp_path: Path, detector: Detector) -> None:
-    app = create_app(settings(tmp_path, model_dir=tmp_path / "missing"), detector=detector)
+def test_not_ready_when_the_model_fails_to_load(
+    tmp_path: Path, detector: Detector, auth: Authenticator, clinician: Any
+) -> None:
+    app = create_app(
+        settings(tmp_path, model_dir=tmp_path / "missing"), detector=detector, authenticator=auth
+    )
     with TestClient(app) as test_client:
+        test_client.auth = clinician
         deadline = time.monotonic() + 10
         while test_client.get("/readyz").json()["status"] == "loading":
             assert time.monotonic() < deadline
@@ -179,10 +214,13 @@ def test_cors_is_closed_by_default(client: TestClient) -> None:
 
 
 def test_cors_allows_only_listed_origins(
-    tmp_path: Path, tiny_model: DiagnosisModel, detector: Detector
+    tmp_path: Path, tiny_model: DiagnosisModel, detector: Detector, auth: Authenticator
 ) -> None:
     app = create_app(
-        settings(tmp_path, cors_origins="https://ehr.example"), model=tiny_model, detector=detector
+        settings(tmp_path, cors_origins="https://ehr.example"),
+        model=tiny_model,
+        detector=detector,
+        authenticator=auth,
     )
     with TestClient(app) as test_client:
         allowed = test_client.get("/healthz", headers={"Origin": "https://ehr.example"})
@@ -211,9 +249,13 @@ def free_port() -> int:
 
 
 def test_real_uvicorn_server_over_http(
-    tmp_path: Path, tiny_model: DiagnosisModel, detector: Detector
+    tmp_path: Path,
+    tiny_model: DiagnosisModel,
+    detector: Detector,
+    auth: Authenticator,
+    clinician: Any,
 ) -> None:
-    app = create_app(settings(tmp_path), model=tiny_model, detector=detector)
+    app = create_app(settings(tmp_path), model=tiny_model, detector=detector, authenticator=auth)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -223,9 +265,13 @@ def test_real_uvicorn_server_over_http(
         while not server.started:
             assert time.monotonic() < deadline, "uvicorn did not start"
             time.sleep(0.02)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=10, auth=clinician) as http:
             assert http.get("/healthz").json()["status"] == "ok"
             response = http.post("/v1/diagnose", json=case_json())
+            anonymous = httpx.post(f"{base}/v1/diagnose", json=case_json(), timeout=10)
+        assert anonymous.status_code == 401
+        assert anonymous.headers["www-authenticate"].startswith("Bearer")
         assert response.status_code == 200
         assert response.json()["conditions"][0]["label"].lower() == "pneumonia"
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -22,6 +22,7 @@ from dxkit.models.base import DiagnosisModel, load_model
 from dxkit.models.tfidf import TfidfConfig, TfidfModel
 from dxkit.service.app import build_detector, create_app
 from dxkit.service.audit import set_actor
+from dxkit.service.auth import Authenticator
 from dxkit.service.settings import ServiceSettings
 from dxkit.service.storage import pseudonym
 
@@ -49,14 +50,33 @@ def db_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'db.sqlite3'}"
 
 
-def make_app(tmp_path: Path, model: Any, detector: Detector) -> FastAPI:
-    settings = ServiceSettings(database_url=db_url(tmp_path), patient_key_secret=SECRET)
-    return create_app(settings, model=cast(DiagnosisModel, model), detector=detector)
+@pytest.fixture()
+def auth(make_authenticator: Callable[[str], Authenticator]) -> Authenticator:
+    return make_authenticator(SECRET)
 
 
 @pytest.fixture()
-def client(tmp_path: Path, tiny_model: DiagnosisModel, detector: Detector) -> Iterator[TestClient]:
-    with TestClient(make_app(tmp_path, tiny_model, detector)) as test_client:
+def clinician(token_auth: Callable[..., Any]) -> Any:
+    return token_auth(patient=PATIENT)
+
+
+def make_app(tmp_path: Path, model: Any, detector: Detector, auth: Authenticator) -> FastAPI:
+    settings = ServiceSettings(database_url=db_url(tmp_path), patient_key_secret=SECRET)
+    return create_app(
+        settings, model=cast(DiagnosisModel, model), detector=detector, authenticator=auth
+    )
+
+
+@pytest.fixture()
+def client(
+    tmp_path: Path,
+    tiny_model: DiagnosisModel,
+    detector: Detector,
+    auth: Authenticator,
+    clinician: Any,
+) -> Iterator[TestClient]:
+    with TestClient(make_app(tmp_path, tiny_model, detector, auth)) as test_client:
+        test_client.auth = clinician
         yield test_client
 
 
@@ -92,7 +112,8 @@ def test_each_v1_request_is_audited_with_template_patient_and_request_id(
     ]
     assert diagnosed.headers["x-request-id"] != "mine"  # a client's id could hold anything
     assert re.fullmatch(r"[0-9a-f]{32}", health.headers["x-request-id"])
-    assert all(r["actor_key"] is None and r["at"] for r in rows)  # no auth yet
+    assert all(r["actor_key"] == pseudonym("dr-test", SECRET) and r["at"] for r in rows)
+    assert all(r["scopes"] == "clinician" for r in rows)
 
 
 class BrokenModel:
@@ -102,8 +123,11 @@ class BrokenModel:
         raise RuntimeError(f"crashed on {cases[0].notes}")
 
 
-def test_a_rolled_back_request_is_still_audited(tmp_path: Path, detector: Detector) -> None:
-    with TestClient(make_app(tmp_path, BrokenModel(), detector)) as test_client:
+def test_a_rolled_back_request_is_still_audited(
+    tmp_path: Path, detector: Detector, auth: Authenticator, clinician: Any
+) -> None:
+    with TestClient(make_app(tmp_path, BrokenModel(), detector, auth)) as test_client:
+        test_client.auth = clinician
         response = test_client.post("/v1/diagnose", json=case_json())
         invalid = test_client.post("/v1/diagnose", json={"case_id": "x", "bogus": 1})
     assert (response.status_code, invalid.status_code) == (500, 422)
@@ -113,9 +137,9 @@ def test_a_rolled_back_request_is_still_audited(tmp_path: Path, detector: Detect
 
 
 def test_the_auth_hook_records_actor_and_scopes(
-    tmp_path: Path, tiny_model: DiagnosisModel, detector: Detector
+    tmp_path: Path, tiny_model: DiagnosisModel, detector: Detector, auth: Authenticator
 ) -> None:
-    app = make_app(tmp_path, tiny_model, detector)
+    app = make_app(tmp_path, tiny_model, detector, auth)
 
     @app.get("/v1/whoami")
     async def whoami(request: Request) -> dict[str, str]:
@@ -158,10 +182,14 @@ def test_canary_identifiers_appear_nowhere(
     tmp_path: Path,
     tiny_model: DiagnosisModel,
     detector: Detector,
+    auth: Authenticator,
+    clinician: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     responses = []
-    with caplog.at_level(logging.DEBUG), TestClient(make_app(tmp_path, tiny_model, detector)) as c:
+    app = make_app(tmp_path, tiny_model, detector, auth)
+    with caplog.at_level(logging.DEBUG), TestClient(app) as c:
+        c.auth = clinician
         diagnosed = c.post("/v1/diagnose", json=case_json(CANARY_NOTE))
         stored = diagnosed.json()["stored"]
         feedback = {"prediction_id": stored["prediction_id"], "verdict": "confirmed"}
@@ -172,8 +200,9 @@ def test_canary_identifiers_appear_nowhere(
             c.post("/v1/diagnose", json=case_json(CANARY_NOTE) | {"sex": 7}),  # 422
             c.post("/v1/feedback", json=feedback | {"corrected_condition": CANARY_NOTE}),
         ]
-    broken = make_app(tmp_path / "b", BrokenModel(), detector)
+    broken = make_app(tmp_path / "b", BrokenModel(), detector, auth)
     with caplog.at_level(logging.DEBUG), TestClient(broken) as c:
+        c.auth = clinician
         responses.append(c.post("/v1/diagnose", json=case_json(CANARY_NOTE)))  # 500
     assert [r.status_code for r in responses] == [200, 201, 200, 422, 422, 500]
     assert "[NAME]" in responses[2].json()["case"]["notes"]  # the de-identified note is kept

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from dxkit.cases.schema import Case
 from dxkit.models.base import DiagnosisModel
 from dxkit.service.app import build_detector, create_app
+from dxkit.service.auth import Authenticator
 from dxkit.service.errors import safe_field_errors
 from dxkit.service.settings import ServiceSettings
 
@@ -36,11 +37,16 @@ class FixedModel:
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
+def app(
+    tmp_path_factory: pytest.TempPathFactory, make_authenticator: Callable[[], Authenticator]
+) -> FastAPI:
     root = tmp_path_factory.mktemp("svc-errors")
     settings = ServiceSettings(database_url=f"sqlite:///{root / 'db.sqlite3'}")
     service = create_app(
-        settings, model=cast(DiagnosisModel, FixedModel()), detector=build_detector()
+        settings,
+        model=cast(DiagnosisModel, FixedModel()),
+        detector=build_detector(),
+        authenticator=make_authenticator(),
     )
 
     @service.get("/boom")
@@ -51,8 +57,9 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
 
 
 @pytest.fixture(scope="module")
-def client(app: FastAPI) -> Iterator[TestClient]:
+def client(app: FastAPI, token_auth: Callable[..., Any]) -> Iterator[TestClient]:
     with TestClient(app, raise_server_exceptions=False) as test_client:
+        test_client.auth = token_auth()
         yield test_client
 
 
@@ -115,10 +122,20 @@ class SlowModel(FixedModel):
         return super().predict_proba(cases)
 
 
-def test_slow_diagnosis_times_out_while_the_loop_stays_free(tmp_path: Path) -> None:
+def test_slow_diagnosis_times_out_while_the_loop_stays_free(
+    tmp_path: Path,
+    make_authenticator: Callable[[], Authenticator],
+    token_auth: Callable[..., Any],
+) -> None:
     settings = ServiceSettings(database_url="sqlite://", request_timeout_s=0.2)
-    app = create_app(settings, model=cast(DiagnosisModel, SlowModel()), detector=build_detector())
+    app = create_app(
+        settings,
+        model=cast(DiagnosisModel, SlowModel()),
+        detector=build_detector(),
+        authenticator=make_authenticator(),
+    )
     with TestClient(app) as test_client:
+        test_client.auth = token_auth()
         start = time.monotonic()
         response = test_client.post("/v1/diagnose", json=case_json())
         waited = time.monotonic() - start

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from dxkit.knowledge.loader import KnowledgeBase
 from dxkit.models.base import DiagnosisModel, load_model
 from dxkit.models.tfidf import TfidfConfig, TfidfModel
 from dxkit.service.app import build_detector, create_app
+from dxkit.service.auth import Authenticator
 from dxkit.service.settings import ServiceSettings
 
 FHIR_JSON = "application/fhir+json"
@@ -44,10 +45,17 @@ def detector() -> Detector:
 
 
 @pytest.fixture()
-def client(tmp_path: Path, tiny_model: DiagnosisModel, detector: Detector) -> Iterator[TestClient]:
+def client(
+    tmp_path: Path,
+    tiny_model: DiagnosisModel,
+    detector: Detector,
+    authenticator: Authenticator,
+    token_auth: Callable[..., Any],
+) -> Iterator[TestClient]:
     settings = ServiceSettings(database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}", top=3)
-    app = create_app(settings, model=tiny_model, detector=detector)
+    app = create_app(settings, model=tiny_model, detector=detector, authenticator=authenticator)
     with TestClient(app) as test_client:
+        test_client.auth = token_auth(patient="p-1")
         yield test_client
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -14,13 +14,16 @@ from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 from dxkit.service.app import create_app
+from dxkit.service.auth import Authenticator
 from dxkit.service.settings import ServiceSettings
 
 LIMIT = 4096
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
+def app(
+    tmp_path_factory: pytest.TempPathFactory, make_authenticator: Callable[[], Authenticator]
+) -> FastAPI:
     """An app with a small limit and an echo route; its model never loads (not needed)."""
     root = tmp_path_factory.mktemp("svc-limits")
     settings = ServiceSettings(
@@ -28,7 +31,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
         model_dir=root / "missing",
         max_body_bytes=LIMIT,
     )
-    service = create_app(settings)
+    service = create_app(settings, authenticator=make_authenticator())
 
     @service.post("/echo-size")
     async def echo_size(request: Request) -> dict[str, int]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import cast
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -15,6 +15,7 @@ from dxkit.knowledge.schema import Triage
 from dxkit.models.base import DiagnosisModel
 from dxkit.report.differential import Differential, ModelInfo, RankedCondition
 from dxkit.service.app import build_detector, create_app
+from dxkit.service.auth import Authenticator
 from dxkit.service.metrics import ServiceMetrics
 from dxkit.service.settings import ServiceSettings
 from dxkit.triage.combine import TriageDecision
@@ -31,11 +32,21 @@ class FixedModel:
 
 
 @pytest.fixture()
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+def client(
+    tmp_path_factory: pytest.TempPathFactory,
+    authenticator: Authenticator,
+    token_auth: Callable[..., Any],
+) -> Iterator[TestClient]:
     root = tmp_path_factory.mktemp("svc-metrics")
     settings = ServiceSettings(database_url=f"sqlite:///{root / 'db.sqlite3'}", max_body_bytes=2048)
-    app = create_app(settings, model=cast(DiagnosisModel, FixedModel()), detector=build_detector())
+    app = create_app(
+        settings,
+        model=cast(DiagnosisModel, FixedModel()),
+        detector=build_detector(),
+        authenticator=authenticator,
+    )
     with TestClient(app) as test_client:
+        test_client.auth = token_auth(["admin"])  # admins may diagnose and read /metrics
         yield test_client
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -21,7 +21,9 @@ from dxkit.models.base import DiagnosisModel, load_model
 from dxkit.models.tfidf import TfidfConfig, TfidfModel
 from dxkit.service import routes_diagnose
 from dxkit.service.app import build_detector, create_app
+from dxkit.service.auth import Authenticator
 from dxkit.service.settings import ServiceSettings, load_settings
+from dxkit.service.storage import pseudonym
 
 SECRET = "wiring-test-secret-0123456789"
 
@@ -45,9 +47,27 @@ def db_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture()
-def client(tmp_path: Path, tiny_model: DiagnosisModel, detector: Detector) -> Iterator[TestClient]:
+def auth(make_authenticator: Callable[[str], Authenticator]) -> Authenticator:
+    return make_authenticator(SECRET)
+
+
+@pytest.fixture()
+def clinician(token_auth: Callable[..., Any]) -> Any:
+    return token_auth(patient="mrn-000123")
+
+
+@pytest.fixture()
+def client(
+    tmp_path: Path,
+    tiny_model: DiagnosisModel,
+    detector: Detector,
+    auth: Authenticator,
+    clinician: Any,
+) -> Iterator[TestClient]:
     settings = ServiceSettings(database_url=db_url(tmp_path), patient_key_secret=SECRET)
-    with TestClient(create_app(settings, model=tiny_model, detector=detector)) as test_client:
+    app = create_app(settings, model=tiny_model, detector=detector, authenticator=auth)
+    with TestClient(app) as test_client:
+        test_client.auth = clinician
         yield test_client
 
 
@@ -107,7 +127,7 @@ def test_unknown_or_malformed_case_ids(client: TestClient) -> None:
 
 
 def test_feedback_is_stored_and_counted_as_live_accuracy(
-    client: TestClient, tmp_path: Path
+    client: TestClient, tmp_path: Path, token_auth: Callable[..., Any]
 ) -> None:
     answer = client.post("/v1/diagnose", json=case_json()).json()
     prediction_id = answer["stored"]["prediction_id"]
@@ -121,7 +141,7 @@ def test_feedback_is_stored_and_counted_as_live_accuracy(
     assert client.post("/v1/feedback", json=other).status_code == 201
     rejected = other | {"verdict": "rejected", "corrected_condition": "ECZEMA"}
     assert client.post("/v1/feedback", json=rejected).status_code == 201
-    metrics = client.get("/metrics").text
+    metrics = client.get("/metrics", auth=token_auth(["admin"], subject="ops")).text
     assert f'dxkit_feedback_verdicts{{condition="{top}",verdict="confirmed"}} 1.0' in metrics
     assert f'dxkit_feedback_verdicts{{condition="{top}",verdict="rejected"}} 2.0' in metrics
     assert f'dxkit_live_accuracy{{condition="{top}"}} 0.3333' in metrics
@@ -130,6 +150,8 @@ def test_feedback_is_stored_and_counted_as_live_accuracy(
     with engine.connect() as connection:
         corrected = connection.execute(text("SELECT corrected_condition FROM feedback"))
         assert sorted(str(row[0]) for row in corrected) == ["Eczema", "J45.9", "None"]
+        clinicians = connection.execute(text("SELECT DISTINCT clinician_key FROM feedback"))
+        assert [row[0] for row in clinicians] == [pseudonym("dr-test", SECRET)]  # the caller
     engine.dispose()
 
 
@@ -168,10 +190,15 @@ class BrokenModel:
         raise RuntimeError("model crashed")
 
 
-def test_a_failing_model_leaves_no_rows(tmp_path: Path, detector: Detector) -> None:
+def test_a_failing_model_leaves_no_rows(
+    tmp_path: Path, detector: Detector, auth: Authenticator, clinician: Any
+) -> None:
     settings = ServiceSettings(database_url=db_url(tmp_path), patient_key_secret=SECRET)
-    app = create_app(settings, model=cast(DiagnosisModel, BrokenModel()), detector=detector)
+    app = create_app(
+        settings, model=cast(DiagnosisModel, BrokenModel()), detector=detector, authenticator=auth
+    )
     with TestClient(app) as test_client:
+        test_client.auth = clinician
         response = test_client.post("/v1/diagnose", json=case_json())
     assert response.status_code == 500
     assert counts(tmp_path) == {"cases": 0, "predictions": 0, "feedback": 0, "audit_log": 1}
@@ -200,9 +227,22 @@ def wait_settled(client: TestClient) -> dict[str, Any]:
     return cast(dict[str, Any], ready)
 
 
-def test_no_secret_outside_dev_mode_never_goes_ready(tmp_path: Path, detector: Detector) -> None:
-    settings = ServiceSettings(database_url=db_url(tmp_path), model_dir=tmp_path / "m")
+def test_no_secret_outside_dev_mode_never_goes_ready(
+    tmp_path: Path, detector: Detector, dev_key: Any, clinician: Any
+) -> None:
+    # Configured like a deployment (keys from files), but without the pseudonym secret:
+    # the app is still built, so /healthz answers and /readyz can say what is missing.
+    pem = tmp_path / "idp.pem"
+    pem.write_text(dev_key.public_pem)
+    settings = ServiceSettings(
+        database_url=db_url(tmp_path),
+        model_dir=tmp_path / "m",
+        jwt_public_key_file=pem,
+        jwt_issuer="https://idp.test.example",
+    )
     with TestClient(create_app(settings, detector=detector)) as test_client:
+        test_client.auth = clinician
+        assert test_client.get("/healthz").status_code == 200
         ready = wait_settled(test_client)
         feedback = test_client.post(
             "/v1/feedback",
@@ -217,7 +257,7 @@ def test_dev_mode_makes_up_a_secret_with_a_warning(
     tmp_path: Path, detector: Detector, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = ServiceSettings(database_url=db_url(tmp_path), dev_mode=True)
-    create_app(settings, detector=detector)
+    create_app(settings, detector=detector)  # and a throwaway signing key (printed)
     assert "using a random one for this run" in caplog.text
 
 

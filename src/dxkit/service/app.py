@@ -17,6 +17,15 @@ in-process (tests, notebooks): those get a random secret for the run, with a war
 which keeps pseudonyms unlinkable across restarts but never weak. Without a secret
 the service stays up but never goes ready (``/readyz`` says why), and a database that
 cannot be opened is reported the same way.
+
+Every ``/v1/*`` and ``/cds-services*`` route needs a bearer token (see
+:mod:`dxkit.service.auth`) and is rate limited; ``/metrics`` needs the admin scope;
+``/healthz``, ``/readyz`` and the docs are open. The app is not built without token
+verification keys (outside dev mode): an open service holding patient data must never
+come up by accident. The authenticator's pseudonyms use the same secret as the stored
+ones, so a clinician's patient context can be matched to stored cases; without a secret
+it gets a throwaway one, which is harmless because nothing can be served or stored then
+(``/healthz`` still answers and ``/readyz`` says what is missing).
 """
 
 from __future__ import annotations
@@ -45,11 +54,13 @@ from dxkit.service import (
     routes_health,
 )
 from dxkit.service.audit import AuditMiddleware
+from dxkit.service.auth import Authenticator, build_authenticator, install_auth
 from dxkit.service.deps import ServiceState
 from dxkit.service.errors import CatchAllMiddleware, install_error_handlers
 from dxkit.service.limits import BodyLimitMiddleware
 from dxkit.service.metrics import MetricsMiddleware, ServiceMetrics
-from dxkit.service.settings import ServiceSettings, load_settings
+from dxkit.service.ratelimit import install_rate_limit, limiter_from_settings
+from dxkit.service.settings import SECRET_BYTES, ServiceSettings, load_settings
 
 log = logging.getLogger("dxkit.service")
 
@@ -78,6 +89,7 @@ def create_app(
     *,
     model: DiagnosisModel | None = None,
     detector: Detector | None = None,
+    authenticator: Authenticator | None = None,
 ) -> FastAPI:
     """A dxkit service app.
 
@@ -86,13 +98,27 @@ def create_app(
         model: serve this model instead of loading ``settings.model_dir`` or the default
             (tests pass a tiny one; nothing is trained then).
         detector: a de-identification detector to share (one is built otherwise).
+        authenticator: verifies bearer tokens; built from the ``DXKIT_JWT_*`` settings
+            otherwise. Its pseudonym secret must be the configured patient secret; when
+            none is configured, the authenticator's becomes the service's (in-process use).
+
+    Raises:
+        InputError: no token verification key outside dev mode, or an authenticator whose
+            secret differs from ``DXKIT_PATIENT_KEY_SECRET``.
     """
     settings = settings or load_settings()
+    if authenticator is not None:
+        secret = shared_secret(settings, authenticator)
+    else:
+        secret = patient_secret(settings, in_process=model is not None) or b""
+        # Without a secret the service never goes ready; a throwaway key still lets the
+        # authenticator answer 401/403 correctly meanwhile.
+        authenticator = build_authenticator(settings, secret=secret or secrets.token_bytes(32))
     state = ServiceState(
         settings=settings,
         metrics=ServiceMetrics(),
         limiter=CapacityLimiter(settings.worker_threads),
-        patient_secret=patient_secret(settings, in_process=model is not None) or b"",
+        patient_secret=secret,
     )
     state.metrics.registry.register(routes_cases.FeedbackCollector(state))
 
@@ -123,6 +149,8 @@ def create_app(
     )
     app.state.dxkit = state
     install_error_handlers(app)
+    install_auth(app, authenticator)
+    install_rate_limit(app, limiter_from_settings(settings))
     app.include_router(routes_health.router)
     app.include_router(routes_diagnose.router)
     app.include_router(routes_cases.router)
@@ -143,6 +171,32 @@ def create_app(
     app.add_middleware(AuditMiddleware, state=state)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app
+
+
+def shared_secret(settings: ServiceSettings, authenticator: Authenticator) -> bytes:
+    """The pseudonym secret of a given authenticator, checked against the configured one.
+
+    Why they must agree: the token's patient context is compared with stored cases by
+    pseudonym, and the audit log's actor keys must link up with the feedback's.
+    """
+    theirs = authenticator.config.secret
+    theirs = theirs.encode("utf-8") if isinstance(theirs, str) else theirs
+    configured = settings.patient_key_secret
+    if configured is not None and configured.get_secret_value().encode("utf-8") != theirs:
+        raise InputError(
+            "authenticator",
+            expected="an authenticator keyed with DXKIT_PATIENT_KEY_SECRET",
+            found="a different pseudonym secret",
+            fix="build the authenticator with the service's patient key secret",
+        )
+    if len(theirs) < SECRET_BYTES:
+        raise InputError(
+            "authenticator",
+            expected=f"a pseudonym secret of at least {SECRET_BYTES} bytes",
+            found=f"{len(theirs)} bytes",
+            fix="build the authenticator with a long random secret",
+        )
+    return theirs
 
 
 async def load_state(

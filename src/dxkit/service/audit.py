@@ -14,8 +14,8 @@ in ``X-Request-ID`` so a complaint can be matched to its row. Never note text, n
 identifiers: a client-sent ``X-Request-ID`` is ignored, since it could hold anything.
 
 Routes and the authentication dependency fill in who and which patient through
-:func:`set_actor` and :func:`set_patient`; until authentication is enabled the actor
-stays empty.
+:func:`set_actor` and :func:`set_patient`; the actor stays empty only for requests
+refused before a token was verified (the 401s).
 """
 
 from __future__ import annotations

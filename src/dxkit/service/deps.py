@@ -1,23 +1,26 @@
 """The service's shared state and the FastAPI dependencies that hand it to routes.
 
 All dependencies live here so routes stay thin (parse, call the pipeline, shape the
-answer) and the parts still to come (storage sessions, authentication, audit, rate
-limits) slot in as one more ``Annotated[..., Depends(...)]`` without touching the
-routes' bodies. The state is built once per app in the lifespan (see
+answer) and cross-cutting checks (storage sessions, authentication scopes, rate limits)
+are one more ``Annotated[..., Depends(...)]`` or a router's ``dependencies=``, without
+touching the routes' bodies. The state is built once per app in the lifespan (see
 :func:`dxkit.service.app.create_app`) and lives on ``app.state.dxkit``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from anyio import CapacityLimiter
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from dxkit.service.auth import Principal, require_scopes
+from dxkit.service.errors import ErrorResponse
 from dxkit.service.metrics import ServiceMetrics
+from dxkit.service.ratelimit import RateLimitDep
 from dxkit.service.settings import ServiceSettings
 
 if TYPE_CHECKING:  # imported where the lifespan loads them, not when routes are declared
@@ -116,3 +119,20 @@ SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 ReadyDep = Annotated[Ready, Depends(require_ready)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(require_storage)]
+
+# One instance each, so a route that names the principal and a router that requires the
+# scope share FastAPI's per-request cache (the token is verified once, its jti spent once).
+require_clinician = require_scopes("clinician")
+require_admin = require_scopes("admin")
+ClinicianDep = Annotated[Principal, Depends(require_clinician)]
+AdminDep = Annotated[Principal, Depends(require_admin)]
+# For ``dependencies=[...]`` on routers: rate limit first (failed logins count too), then
+# 401 without a valid token, then 403 without the scope; body validation comes after.
+CLINICIAN_ONLY = [RateLimitDep, Depends(require_clinician)]
+ADMIN_ONLY = [RateLimitDep, Depends(require_admin)]
+# Documented on every protected route, so the OpenAPI schema (and its fuzzers) know them.
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "missing, invalid, expired or replayed token"},
+    403: {"model": ErrorResponse, "description": "scope or patient context not granted"},
+    429: {"model": ErrorResponse, "description": "rate limit exceeded (see Retry-After)"},
+}

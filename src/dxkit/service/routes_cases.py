@@ -6,8 +6,10 @@ answer returned, and the verdict is kept for retraining and for live accuracy, w
 ``/metrics`` reports per condition (see :class:`FeedbackCollector`).
 
 What is read back is what was stored: the de-identified case (no patient id, ages over
-89 as "90+") and every answer given for it. Until authentication is enabled, feedback is
-attributed to the pseudonym of "anonymous".
+89 as "90+") and every answer given for it. Both routes need the clinician scope and
+the case's patient in the token's context (admins may act on every case; a case stored
+without a patient is admin-only, as it cannot be shown to be in anyone's context).
+Feedback is attributed to the caller's pseudonym.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from dxkit.errors import InputError
-from dxkit.service.audit import audit_context, set_patient
-from dxkit.service.deps import SessionsDep, StateDep
+from dxkit.service.audit import set_patient
+from dxkit.service.auth import Principal, check_patient_access
+from dxkit.service.deps import AUTH_RESPONSES, CLINICIAN_ONLY, ClinicianDep, SessionsDep, StateDep
 from dxkit.service.errors import ErrorResponse
 from dxkit.service.storage import (
     Prediction,
@@ -39,9 +42,13 @@ from dxkit.service.storage.models import LABEL_LENGTH
 if TYPE_CHECKING:
     from dxkit.service.deps import ServiceState
 
-router = APIRouter(prefix="/v1", tags=["cases and feedback"])
+router = APIRouter(
+    prefix="/v1",
+    tags=["cases and feedback"],
+    dependencies=CLINICIAN_ONLY,
+    responses=AUTH_RESPONSES,
+)
 
-ANONYMOUS = "anonymous"  # the clinician feedback is attributed to before authentication
 _ID = r"^[0-9a-f-]{36}$"  # the service's ids are UUIDs
 # An ICD-10 code (WHO or CM): a corrected diagnosis outside the model's labels.
 _ICD10 = re.compile(r"[A-TV-Z][0-9][0-9AB](\.[0-9A-TV-Z]{1,4})?")
@@ -136,6 +143,7 @@ def _read_case(sessions: sessionmaker[Session], case_id: str) -> tuple[StoredCas
 async def read_case(
     request: Request,
     sessions: SessionsDep,
+    principal: ClinicianDep,
     case_id: Annotated[str, Path(pattern=_ID, description="`stored.case_id` of an answer")],
 ) -> StoredCaseOut:
     """The de-identified case as stored, with every prediction made for it."""
@@ -144,6 +152,7 @@ async def read_case(
         raise HTTPException(404, detail="case not found")
     out, patient_key = found
     set_patient(request, patient_key or None)
+    check_patient_access(principal, patient_key=patient_key or None)
     return out
 
 
@@ -172,19 +181,25 @@ def corrected_label(value: str | None, known: Iterable[str]) -> str | None:
 
 
 def _store_feedback(
-    sessions: sessionmaker[Session], body: FeedbackIn, clinician_key: str, labels: list[str]
+    sessions: sessionmaker[Session], body: FeedbackIn, principal: Principal, labels: list[str]
 ) -> tuple[str, str | None] | None:
-    """The new feedback's id and its patient's key; ``None`` if the prediction is unknown."""
+    """The new feedback's id and its patient's key; ``None`` if the prediction is unknown.
+
+    Raises:
+        AuthError: 403 when the prediction's patient is not in the caller's context
+            (checked before anything is written).
+    """
     with session_scope(sessions) as session:
         prediction = session.get(Prediction, body.prediction_id)
         if prediction is None:
             return None
+        check_patient_access(principal, patient_key=prediction.case.patient_key)
         known = [*prediction.probabilities, *labels]
         feedback_id = record_feedback(
             session,
             prediction_id=body.prediction_id,
             verdict=body.verdict,
-            clinician_key=clinician_key,
+            clinician_key=principal.actor_key,
             condition=body.condition,
             corrected_condition=corrected_label(body.corrected_condition, known),
         )
@@ -202,6 +217,7 @@ async def give_feedback(
     request: Request,
     sessions: SessionsDep,
     state: StateDep,
+    principal: ClinicianDep,
     body: Annotated[FeedbackIn, Body()],
 ) -> FeedbackOut:
     """Store a verdict on one condition of a prediction, for retraining and live accuracy.
@@ -210,11 +226,8 @@ async def give_feedback(
     ``other`` needs ``corrected_condition``: a condition name the model knows or an
     ICD-10 code (never free text, which could carry identifiers).
     """
-    context = audit_context(request)
-    actor = context.actor_key if context is not None else None
-    clinician_key = actor or state.pseudonym(ANONYMOUS)
     labels = [str(label) for label in state.model.labels] if state.model is not None else []
-    stored = await anyio.to_thread.run_sync(_store_feedback, sessions, body, clinician_key, labels)
+    stored = await anyio.to_thread.run_sync(_store_feedback, sessions, body, principal, labels)
     if stored is None:
         raise HTTPException(404, detail="prediction not found")
     feedback_id, patient_key = stored

@@ -6,6 +6,11 @@ server (it holds no credentials for it and must answer within the spec's latency
 so a call without the required prefetch gets 412 saying so. The prefetched resources are
 put into one Bundle and read by the same code as ``POST /v1/diagnose/fhir``; the case is
 de-identified before the model sees it.
+
+Both routes need a bearer token with the clinician scope (the EHR obtains it for the
+user from the identity provider). The hook answers only for a patient in that token's
+context: ``context.patientId`` and, when it has an id, the prefetched Patient must both
+be in it (403 otherwise), so a token for one chart cannot be used to read another's.
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ from dxkit.report.cds_hooks import (
     differential_card,
     discovery,
 )
-from dxkit.service.deps import ReadyDep
+from dxkit.service.audit import set_patient
+from dxkit.service.auth import check_patient_access
+from dxkit.service.deps import AUTH_RESPONSES, CLINICIAN_ONLY, ClinicianDep, ReadyDep
 from dxkit.service.errors import ErrorDetail, ErrorResponse, error_response, safe_field_errors
 from dxkit.service.routes_fhir import case_from_bundle, has_content, parse_bundle, run_diagnosis
 
@@ -61,7 +68,13 @@ class CdsRoute(APIRoute):
         return handle
 
 
-router = APIRouter(prefix="/cds-services", tags=["cds-hooks"], route_class=CdsRoute)
+router = APIRouter(
+    prefix="/cds-services",
+    tags=["cds-hooks"],
+    route_class=CdsRoute,
+    dependencies=CLINICIAN_ONLY,
+    responses=AUTH_RESPONSES,
+)
 
 _RESOURCES = ("Observation", "Condition", "DocumentReference")
 
@@ -124,8 +137,15 @@ async def cds_discovery() -> CdsDiscovery:
         503: {"model": ErrorResponse, "description": "model loading or timed out"},
     },
 )
-async def cds_differential(call: CdsRequest, request: Request, ready: ReadyDep) -> Any:
+async def cds_differential(
+    call: CdsRequest, request: Request, ready: ReadyDep, principal: ClinicianDep
+) -> Any:
     """Cards for the opened chart: one differential card, none when there is no data."""
+    set_patient(request, ready.state.pseudonym(call.context.patientId))
+    check_patient_access(principal, call.context.patientId)
+    patient = (call.prefetch or {}).get("patient")
+    if isinstance(patient, dict) and isinstance(patient.get("id"), str) and patient["id"]:
+        check_patient_access(principal, patient["id"])
     try:
         bundle = prefetch_bundle(call.prefetch)
     except PrefetchMissing as exc:

@@ -12,6 +12,11 @@ diagnosis and outside its time limit (a timed-out diagnosis stores nothing, and 
 failure anywhere leaves no rows). The answer keeps its shape and gains one field,
 ``stored`` (``case_id``, ``prediction_id``): the server-side ids for
 ``GET /v1/cases/{case_id}`` and ``POST /v1/feedback``; ``Location`` names the case too.
+
+Callers need the clinician scope. A case that names a patient (``patient_id``) is
+diagnosed only for a clinician with that patient in the token's context (403 before any
+work or storage otherwise); a case naming no patient is allowed, since trying out a
+scenario concerns nobody, but only admins can read such a case back.
 """
 
 from __future__ import annotations
@@ -28,7 +33,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from dxkit.cases.schema import Case
 from dxkit.report.differential import Differential
 from dxkit.service.audit import set_patient
-from dxkit.service.deps import ReadyDep, SettingsDep
+from dxkit.service.auth import check_patient_access
+from dxkit.service.deps import (
+    AUTH_RESPONSES,
+    CLINICIAN_ONLY,
+    ClinicianDep,
+    ReadyDep,
+    SettingsDep,
+)
 from dxkit.service.errors import ErrorResponse
 from dxkit.service.storage import StoredIds, session_scope, store_case_and_prediction
 
@@ -36,7 +48,9 @@ if TYPE_CHECKING:
     from dxkit.deid.engine import Detector
     from dxkit.models.base import DiagnosisModel
 
-router = APIRouter(prefix="/v1", tags=["diagnosis"])
+router = APIRouter(
+    prefix="/v1", tags=["diagnosis"], dependencies=CLINICIAN_ONLY, responses=AUTH_RESPONSES
+)
 
 EXAMPLE_CASE: dict[str, Any] = {
     "case_id": "example-1",
@@ -125,6 +139,7 @@ async def diagnose_case(
             openapi_examples={"chest pain": {"summary": "adult chest pain", "value": EXAMPLE_CASE}},
         ),
     ],
+    principal: ClinicianDep,
     ready: ReadyDep,
     settings: SettingsDep,
     top: Annotated[
@@ -142,6 +157,7 @@ async def diagnose_case(
     state = ready.state
     if case.patient_id:
         set_patient(request, state.pseudonym(case.patient_id))
+        check_patient_access(principal, case.patient_id)
     work = partial(
         deidentify_and_diagnose_case,
         ready.model,

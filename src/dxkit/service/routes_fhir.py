@@ -7,6 +7,12 @@ same ``fhir.resources.R4B`` classes and the same per-resource helpers as
 :mod:`dxkit.cases.fhir`, so a Bundle the CLI reads is read here the same way. Notes may
 also arrive as ``DocumentReference`` resources with inline plain-text attachments, the
 way EHRs export clinical notes. The case is de-identified before the model sees it.
+
+Callers need the clinician scope (401/403 from the authentication layer come in the
+service's JSON error shape, with ``WWW-Authenticate``). A Bundle always names a patient
+(it holds exactly one Patient), so a clinician must have it in the token's context: its
+FHIR id (``Patient/<id>``, as SMART launch contexts name it) or its dxkit patient
+identifier; otherwise 403 as an ``OperationOutcome`` of type ``forbidden``.
 """
 
 from __future__ import annotations
@@ -27,14 +33,24 @@ from dxkit.cases import fhir as fhir_in
 from dxkit.cases.schema import Case, LabeledCase
 from dxkit.errors import DxkitError, InputError
 from dxkit.report.fhir_out import FHIR_JSON, differential_bundle, operation_outcome
-from dxkit.service.deps import RETRY_AFTER_S, StateDep
+from dxkit.service.audit import set_patient
+from dxkit.service.auth import AuthError, Principal, check_patient_access
+from dxkit.service.deps import (
+    AUTH_RESPONSES,
+    CLINICIAN_ONLY,
+    RETRY_AFTER_S,
+    ClinicianDep,
+    StateDep,
+)
 
 if TYPE_CHECKING:
     from dxkit.deid.engine import Detector
     from dxkit.models.base import DiagnosisModel
     from dxkit.report.differential import Differential
 
-router = APIRouter(prefix="/v1", tags=["fhir"])
+router = APIRouter(
+    prefix="/v1", tags=["fhir"], dependencies=CLINICIAN_ONLY, responses=AUTH_RESPONSES
+)
 
 _FIX = "send one FHIR R4 Bundle with a Patient and its Observations (see /docs)"
 
@@ -204,6 +220,27 @@ async def run_diagnosis(state: Any, case: Case, *, top: int) -> Differential:
     return answer
 
 
+def may_submit(principal: Principal, case: Case, subject: str) -> bool:
+    """Whether the Bundle's patient is in the caller's context (admins: always).
+
+    Either name counts: the FHIR Patient id of ``subject`` or the case's patient id (the
+    dxkit identifier, else the Patient id). A Patient with neither is refused to
+    clinicians: it cannot be matched to their context.
+    """
+    named: list[str | None] = []
+    if subject.startswith("Patient/"):
+        named.append(subject.removeprefix("Patient/"))
+    if case.patient_id:
+        named.append(case.patient_id)
+    for patient_id in named or [None]:
+        try:
+            check_patient_access(principal, patient_id)
+        except AuthError:
+            continue
+        return True
+    return False
+
+
 _OUTCOME = {"content": {FHIR_JSON: {}}, "description": "a FHIR OperationOutcome"}
 
 
@@ -214,6 +251,7 @@ _OUTCOME = {"content": {FHIR_JSON: {}}, "description": "a FHIR OperationOutcome"
     responses={
         200: {"content": {FHIR_JSON: {}}, "description": "Bundle: RiskAssessment + Conditions"},
         400: _OUTCOME,
+        403: _OUTCOME,
         413: {"description": "body over the size limit"},
         422: _OUTCOME,
         503: _OUTCOME,
@@ -227,7 +265,7 @@ _OUTCOME = {"content": {FHIR_JSON: {}}, "description": "a FHIR OperationOutcome"
         }
     },
 )
-async def diagnose_fhir(request: Request, state: StateDep) -> JSONResponse:
+async def diagnose_fhir(request: Request, state: StateDep, principal: ClinicianDep) -> JSONResponse:
     """A collection Bundle: one RiskAssessment and one differential Condition per candidate."""
     if not state.ready:
         headers = {"Retry-After": str(RETRY_AFTER_S)} if state.status == "loading" else {}
@@ -239,6 +277,16 @@ async def diagnose_fhir(request: Request, state: StateDep) -> JSONResponse:
         return fhir_error(400, "structure", f"malformed JSON{where}: expected a FHIR Bundle")
     try:
         case, subject = case_from_bundle(parse_bundle(raw))
+        if case.patient_id:
+            set_patient(request, state.pseudonym(case.patient_id))
+        if not may_submit(principal, case, subject):
+            return fhir_error(
+                403,
+                "forbidden",
+                "patient not in context: expected a Bundle whose Patient is in the token's "
+                "'patient' claim. Fix: ask the identity provider for a token with this "
+                "patient in context",
+            )
         if not has_content(case):
             raise FhirInputError(
                 "required",

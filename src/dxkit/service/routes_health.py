@@ -2,7 +2,9 @@
 
 Liveness and readiness are separate because the first start may train the default model
 (about half a minute): the process is alive and should not be restarted, but it must not
-receive traffic yet. An orchestrator restarts on ``/healthz`` and routes on ``/readyz``.
+receive traffic yet. An orchestrator restarts on ``/healthz`` and routes on ``/readyz``;
+both stay open (no token, no rate limit) so probes never fail for want of credentials.
+``/metrics`` needs the admin scope: its counts by condition describe the patients seen.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
 from dxkit import __version__
-from dxkit.service.deps import MetricsDep, StateDep
+from dxkit.service.deps import ADMIN_ONLY, AUTH_RESPONSES, MetricsDep, StateDep
 
 router = APIRouter(tags=["operations"])
 
@@ -67,7 +69,8 @@ def readyz(state: StateDep) -> Readiness | JSONResponse:
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    dependencies=ADMIN_ONLY,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, **AUTH_RESPONSES},
 )
 def metrics(service_metrics: MetricsDep) -> Response:
     """Request counts and latencies by route, predictions by top condition, abstentions."""

@@ -3,7 +3,7 @@
 One typed class, validated when built, so a deployment's typo (``DXKIT_PORT=80OO``) stops
 the service at start with a clear message instead of surfacing as odd behaviour later.
 Every default is the safe one: loopback only, CORS closed, bodies capped at 1 MiB, dev
-mode off.
+mode off, and no way in without a bearer token signed by a configured key.
 """
 
 from __future__ import annotations
@@ -18,13 +18,17 @@ from dxkit.errors import InputError
 
 MIB = 1024 * 1024
 SECRET_BYTES = 16  # the storage layer's minimum for pseudonym keys
+JWT_ALGORITHMS = ("RS256", "ES256")  # asymmetric only: see dxkit.service.auth
 
 
 class ServiceSettings(BaseSettings):
     """Settings of ``dxkit serve``; each field ``x`` is read from ``DXKIT_X``.
 
-    ``cors_origins`` takes a comma-separated list (``DXKIT_CORS_ORIGINS=https://a,https://b``);
-    empty keeps cross-origin browser access closed.
+    ``cors_origins`` and ``jwt_algorithms`` take comma-separated lists
+    (``DXKIT_CORS_ORIGINS=https://a,https://b``); empty origins keep cross-origin browser
+    access closed. Tokens are verified with the keys of ``jwt_public_key_file`` and/or
+    ``jwt_jwks_file`` and must name ``jwt_issuer`` and ``jwt_audience``; without keys the
+    service refuses to start unless ``dev_mode`` makes a throwaway one.
     """
 
     model_config = SettingsConfigDict(env_prefix="DXKIT_", extra="ignore", frozen=True)
@@ -59,6 +63,32 @@ class ServiceSettings(BaseSettings):
         "required unless dev mode, where a random one is generated for the run",
     )
 
+    jwt_public_key_file: Path | None = Field(
+        None, description="PEM public key (RSA >= 2048 bits or EC P-256) that verifies tokens"
+    )
+    jwt_jwks_file: Path | None = Field(
+        None, description="JWKS file of the identity provider's public keys (kid-selected)"
+    )
+    jwt_issuer: str | None = Field(
+        None, min_length=1, description="the 'iss' every token must carry (the IdP's URL)"
+    )
+    jwt_audience: str = Field(
+        "dxkit", min_length=1, description="the 'aud' every token must carry (this service)"
+    )
+    jwt_algorithms: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(JWT_ALGORITHMS),
+        description="accepted signature algorithms: RS256 and/or ES256 (never HS*, none)",
+    )
+    jwt_leeway_s: int = Field(
+        30, ge=0, le=300, description="clock skew tolerated on exp/nbf, in seconds"
+    )
+    rate_limit_per_minute: float = Field(
+        120.0, gt=0, le=1_000_000, description="sustained requests a minute per caller"
+    )
+    rate_limit_burst: int = Field(
+        20, ge=1, le=100_000, description="requests a caller may make at once before 429"
+    )
+
     @field_validator("patient_key_secret")
     @classmethod
     def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
@@ -67,9 +97,9 @@ class ServiceSettings(BaseSettings):
             raise ValueError(f"must be at least {SECRET_BYTES} bytes")
         return value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "jwt_algorithms", mode="before")
     @classmethod
-    def _split_origins(cls, value: Any) -> Any:
+    def _split_comma_lists(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
@@ -80,6 +110,15 @@ class ServiceSettings(BaseSettings):
         # A wildcard would let any web page read answers with the user's credentials.
         if "*" in value:
             raise ValueError("'*' is not allowed: list the EHR origins explicitly")
+        return value
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: list[str]) -> list[str]:
+        # HS256 would let anyone holding the (public) verification key mint tokens.
+        unsupported = sorted(set(value) - set(JWT_ALGORITHMS))
+        if unsupported or not value:
+            raise ValueError(f"must be a non-empty subset of {', '.join(JWT_ALGORITHMS)}")
         return value
 
 

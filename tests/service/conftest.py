@@ -1,0 +1,93 @@
+"""Service test fixtures: a signing key, an authenticator that trusts it, fresh tokens.
+
+Every protected route needs a bearer token, and tokens are single-use (a replayed
+``jti`` is refused), so a test client signs a new token for each request through its
+``auth`` hook (``client.auth = token_auth(...)``) instead of sending a fixed header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import pytest
+
+from dxkit.service import devkeys
+from dxkit.service.auth import AuthConfig, Authenticator
+
+ISSUER = "https://idp.test.example"
+AUDIENCE = "dxkit"
+AUTH_SECRET = "service-tests-pseudonym-secret-0001"
+SUBJECT = "dr-test"
+
+
+R = TypeVar("R")
+
+
+class TokenAuth:
+    """Signs a fresh token (new ``jti``) for every request it authenticates.
+
+    A callable rather than an ``httpx.Auth`` subclass: Starlette's test client is built on
+    ``httpx2`` and a real server is called with ``httpx``; both take a callable ``auth``.
+    """
+
+    def __init__(
+        self,
+        key: devkeys.DevKey,
+        scopes: Sequence[str] = ("clinician",),
+        patient: str | Sequence[str] | None = None,
+        subject: str = SUBJECT,
+    ) -> None:
+        self.key = key
+        self.scopes = tuple(scopes)
+        self.patient = patient
+        self.subject = subject
+
+    def __call__(self, request: R) -> R:
+        token = devkeys.dev_token(
+            self.scopes,
+            self.patient,
+            self.key,
+            subject=self.subject,
+            issuer=ISSUER,
+            audience=AUDIENCE,
+        )
+        request.headers["Authorization"] = f"Bearer {token}"  # type: ignore[attr-defined]
+        return request
+
+
+@pytest.fixture(scope="session")
+def dev_key() -> devkeys.DevKey:
+    """One ES256 key for the session: generating it is cheap, but needless per test."""
+    return devkeys.DevKey.generate()
+
+
+@pytest.fixture(scope="session")
+def make_authenticator(dev_key: devkeys.DevKey) -> Callable[[str], Authenticator]:
+    """``make_authenticator(secret)``: trusts ``dev_key``; the secret must be the app's."""
+
+    def build(secret: str = AUTH_SECRET) -> Authenticator:
+        config = AuthConfig((dev_key.verify_key,), ISSUER, AUDIENCE, secret)
+        return Authenticator(config)
+
+    return build
+
+
+@pytest.fixture()
+def authenticator(make_authenticator: Callable[[str], Authenticator]) -> Authenticator:
+    """An authenticator keyed with :data:`AUTH_SECRET` (for apps configured without one)."""
+    return make_authenticator(AUTH_SECRET)
+
+
+@pytest.fixture(scope="session")
+def token_auth(dev_key: devkeys.DevKey) -> Callable[..., TokenAuth]:
+    """``token_auth(scopes=("clinician",), patient=None, subject="dr-test")``."""
+
+    def build(
+        scopes: Sequence[str] = ("clinician",),
+        patient: str | Sequence[str] | None = None,
+        subject: str = SUBJECT,
+    ) -> TokenAuth:
+        return TokenAuth(dev_key, scopes, patient, subject)
+
+    return build
