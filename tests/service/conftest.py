@@ -7,8 +7,8 @@ Every protected route needs a bearer token, and tokens are single-use (a replaye
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import pytest
 
@@ -91,3 +91,40 @@ def token_auth(dev_key: devkeys.DevKey) -> Callable[..., TokenAuth]:
         return TokenAuth(dev_key, scopes, patient, subject)
 
     return build
+
+
+@pytest.fixture(scope="module")
+def live_server() -> Iterator[Callable[[Any], str]]:
+    """``live_server(app)``: runs ``app`` under real uvicorn on 127.0.0.1, returns its URL.
+
+    Module-scoped so a fuzzing or load test pays the start once; every server started
+    through it is stopped (and its thread joined) when the module's tests are done.
+    """
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    running: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(app: Any) -> str:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        running.append((server, thread))
+        deadline = time.monotonic() + 15
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, thread in running:
+        server.should_exit = True
+        thread.join(timeout=10)

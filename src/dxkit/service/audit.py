@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dxkit.service.errors import ErrorDetail, error_response, route_template
+from dxkit.service.storage.models import AUDITED_METHODS
 
 if TYPE_CHECKING:
     from dxkit.service.deps import ServiceState
@@ -142,7 +143,9 @@ class AuditMiddleware:
             await self.app(scope, receive, send)
             return
         context = AuditContext(request_id=uuid.uuid4().hex)
-        audited = str(scope.get("path", "")).startswith(self.prefixes)
+        audited = str(scope.get("path", "")).startswith(self.prefixes) and (
+            str(scope.get("method", "")) in AUDITED_METHODS  # TRACE, QUERY: a plain 405
+        )
         if audited:
             scope.setdefault("state", {})[_STATE_KEY] = context
         written = replaced = False

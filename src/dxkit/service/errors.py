@@ -101,9 +101,24 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, detail)
 
 
+_BODY_PARSE_ERROR = "there was an error parsing the body"
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+    if exc.status_code == 400 and detail.lower() == _BODY_PARSE_ERROR:
+        # FastAPI's answer to a body it cannot decode (not UTF-8): the same 422 as any
+        # other malformed JSON, which is what the routes document
+        return error_response(
+            422,
+            ErrorDetail(
+                what="malformed body",
+                expected="a JSON document in UTF-8",
+                found="bytes that are not UTF-8 JSON",
+                fix="send the case as UTF-8 JSON with Content-Type: application/json",
+            ),
+        )
     return error_response(exc.status_code, ErrorDetail(what=detail.lower()), exc.headers)
 
 

@@ -53,6 +53,7 @@ _SCOPES = re.compile(r"[a-z][a-z0-9_.:-]{0,31}( [a-z][a-z0-9_.:-]{0,31}){0,7}")
 _ENDPOINT = re.compile(r"/[A-Za-z0-9_/{}.-]{0,199}")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+AUDITED_METHODS = frozenset(_METHODS)  # other methods reach no route: a 405, nothing audited
 
 
 def new_id() -> str:
