@@ -22,7 +22,7 @@ from typing import Annotated
 
 import typer
 
-from dxkit.errors import DataNotFoundError
+from dxkit.errors import DataNotFoundError, InputError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -57,6 +57,14 @@ def serve(
     configure_logging(settings.log_level)
     log = logging.getLogger("dxkit.service")
     if settings.dev_mode:
+        if settings.host not in LOOPBACK:
+            # dev mode prints a signing key: anyone reading the logs could mint tokens
+            raise InputError(
+                "DXKIT_DEV_MODE",
+                expected="dev mode only on a loopback host (127.0.0.1, localhost, ::1)",
+                found=f"dev mode with --host {settings.host}",
+                fix="configure token keys (DXKIT_JWT_PUBLIC_KEY_FILE) to serve beyond loopback",
+            )
         log.warning("dev mode is on: never use it with real patient data")
     if settings.host not in LOOPBACK:
         log.warning(

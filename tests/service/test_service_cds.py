@@ -200,3 +200,10 @@ def test_hook_answers_well_under_500_ms(client: TestClient) -> None:
         assert client.post(URL, json=request).status_code == 200
         times.append(time.perf_counter() - start)
     assert statistics.median(times) < 0.25
+
+
+def test_a_searchset_without_an_entry_list_is_read_as_empty(client: TestClient) -> None:
+    request = hook_request()
+    request["prefetch"]["conditions"] = {"resourceType": "Bundle", "entry": 5}
+    response = client.post("/cds-services/dxkit-differential", json=request)
+    assert response.status_code == 200, response.text

@@ -196,3 +196,18 @@ def test_openapi_documents_the_fhir_media_type(client: TestClient) -> None:
     operation = client.get("/openapi.json").json()["paths"]["/v1/diagnose/fhir"]["post"]
     assert FHIR_JSON in operation["requestBody"]["content"]
     assert FHIR_JSON in operation["responses"]["422"]["content"]
+
+
+def test_a_partial_birth_date_is_read_not_a_crash(client: TestClient) -> None:
+    request = bundle()
+    request["entry"][0]["resource"]["birthDate"] = "1970"  # FHIR allows year-only dates
+    response = post(client, request)
+    assert response.status_code == 200, response.text
+
+
+def test_an_unknown_resource_type_is_an_invalid_outcome(client: TestClient) -> None:
+    request = bundle()
+    request["entry"].append({"resource": {"resourceType": "Requirements"}})  # R5 only
+    response = post(client, request)
+    assert response.status_code == 422, response.text
+    assert response.json()["issue"][0]["code"] == "invalid"

@@ -124,3 +124,13 @@ def test_abstentions_are_counted() -> None:
     text = metrics.render().decode()
     assert 'dxkit_predictions_total{condition="pneumonia"} 2.0' in text
     assert "dxkit_abstentions_total 1.0" in text
+
+
+def test_invented_methods_do_not_grow_the_metric_labels() -> None:
+    from dxkit.service.metrics import ServiceMetrics
+
+    metrics = ServiceMetrics()
+    for index in range(5):
+        metrics.observe_request("/healthz", f"FOO{index}", 405, 0.001)
+    text = metrics.render().decode()
+    assert "FOO" not in text and 'method="OTHER"' in text

@@ -11,6 +11,7 @@ resources, so malformed bundles are rejected with the path of the bad element.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -82,6 +83,13 @@ def _to_utc(value: Any) -> datetime | None:
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    partial = re.fullmatch(r"(\d{4})(?:-(\d{2}))?", str(value)) if value is not None else None
+    if partial:  # FHIR allows "1970" and "1970-05": take the middle of the period
+        year, month = int(partial.group(1)), partial.group(2)
+        if month is None:
+            return datetime(year, 7, 1, tzinfo=UTC)
+        if 1 <= int(month) <= 12:
+            return datetime(year, int(month), 15, tzinfo=UTC)
     return None
 
 
@@ -135,8 +143,8 @@ def _to_case(data: _PatientData, index: int, stem: str) -> LabeledCase | Case:
     if p.birthDate is not None:
         ref = max(data.times) if data.times else datetime.now(UTC)
         birth = _to_utc(p.birthDate)
-        assert birth is not None
-        age = round(max((ref - birth).days, 0) / _DAYS_PER_YEAR, 2)
+        if birth is not None:
+            age = round(max((ref - birth).days, 0) / _DAYS_PER_YEAR, 2)
     case = Case(
         case_id=case_id,
         patient_id=patient_id,

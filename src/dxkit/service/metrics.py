@@ -23,6 +23,9 @@ from dxkit.service.errors import route_template
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+_KNOWN_METHODS = frozenset(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+
+
 class ServiceMetrics:
     """The service's metric families, registered in their own registry."""
 
@@ -54,6 +57,8 @@ class ServiceMetrics:
         )
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        if method not in _KNOWN_METHODS:
+            method = "OTHER"  # clients choose methods: unbounded labels would grow forever
         """Count one answered request and its latency."""
         self.requests.labels(route=route, method=method, status=str(status)).inc()
         self.latency.labels(route=route).observe(seconds)

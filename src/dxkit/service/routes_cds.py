@@ -103,7 +103,10 @@ def prefetch_bundle(prefetch: dict[str, Any] | None) -> dict[str, Any]:
     for key, value in prefetch.items():
         if key == "patient" or not isinstance(value, dict):
             continue
-        for entry in value.get("entry") or []:
+        found: Any = value.get("entry")
+        if not isinstance(found, list):
+            continue  # a searchset without a list of entries holds nothing to read
+        for entry in found:
             resource = entry.get("resource") if isinstance(entry, dict) else None
             # searchsets may carry OperationOutcome or included resources: keep the data
             if isinstance(resource, dict) and resource.get("resourceType") in _RESOURCES:

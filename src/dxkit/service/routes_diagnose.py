@@ -21,6 +21,7 @@ scenario concerns nobody, but only admins can read such a case back.
 
 from __future__ import annotations
 
+import uuid
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -109,8 +110,12 @@ def deidentify_and_diagnose_case(
     from dxkit.deid.cases import deidentify_cases
     from dxkit.report.diagnose import diagnose
 
+    # The client's case_id may hold an identifier: the case is stored, and validation
+    # errors are worded, under a server-made id instead.
+    server_id = f"case-{uuid.uuid4().hex}"
     clean, _ = deidentify_cases(
-        [case.model_copy(update={"deidentified": False})], detector=detector
+        [case.model_copy(update={"deidentified": False, "case_id": server_id})],
+        detector=detector,
     )
     return clean[0], diagnose(model, clean, top=top, strict=True, evidence=evidence)[0]
 
@@ -181,4 +186,5 @@ async def diagnose_case(
     state.metrics.observe_answers([answer])
     response.headers["Location"] = f"/v1/cases/{ids.case_id}"
     stored = StoredRefs(case_id=ids.case_id, prediction_id=ids.prediction_id)
-    return StoredDifferential(**dict(answer), stored=stored)
+    # the client gets its own case_id back; only the server's id was stored
+    return StoredDifferential(**dict(answer) | {"case_id": case.case_id}, stored=stored)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -92,16 +93,30 @@ def parse_bundle(raw: Any) -> Any:
         )
     try:
         return Bundle.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ValidationError):
+            raise _invalid_element(exc) from None
+        # a resourceType FHIR R4 does not define ("Requirements", "Foo")
         raise FhirInputError(
             "invalid",
-            f"Bundle{where}"[:200],
-            expected="a valid FHIR R4 element",
-            found=str(first.get("type", "invalid")),
-            fix="correct the element named (FHIR R4 JSON)",
+            "Bundle.entry.resource",
+            expected="FHIR R4 resources (Patient, Observation, DocumentReference, ...)",
+            found="a resource type FHIR R4 does not define",
+            fix="send FHIR R4 resources only",
         ) from None
+
+
+def _invalid_element(exc: ValidationError) -> FhirInputError:
+    """The first invalid element, by path and error type, never by value."""
+    first = exc.errors()[0]
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
+    return FhirInputError(
+        "invalid",
+        f"Bundle{where}"[:200],
+        expected="a valid FHIR R4 element",
+        found=str(first.get("type", "invalid")),
+        fix="correct the element named (FHIR R4 JSON)",
+    )
 
 
 def _attachment_text(document: Any) -> list[str]:
@@ -204,8 +219,12 @@ def deidentify_and_diagnose(
     from dxkit.deid.cases import deidentify_cases
     from dxkit.report.diagnose import diagnose
 
-    clean, _ = deidentify_cases([case], detector=detector)
-    return diagnose(model, clean, top=top, strict=False)[0]
+    # the Patient id of the Bundle is the case id: diagnose under a server-made one, so
+    # no error message or answer carries it, then give the caller's back
+    server_case = case.model_copy(update={"case_id": f"case-{uuid.uuid4().hex}"})
+    clean, _ = deidentify_cases([server_case], detector=detector)
+    answer = diagnose(model, clean, top=top, strict=False)[0]
+    return answer.model_copy(update={"case_id": case.case_id})
 
 
 async def run_diagnosis(state: Any, case: Case, *, top: int) -> Differential:
@@ -225,7 +244,10 @@ def may_submit(principal: Principal, case: Case, subject: str) -> bool:
 
     Either name counts: the FHIR Patient id of ``subject`` or the case's patient id (the
     dxkit identifier, else the Patient id). A Patient with neither is refused to
-    clinicians: it cannot be matched to their context.
+    clinicians: it cannot be matched to their context. (Open: a Bundle may pair a
+    permitted identifier with another Patient id; the caller supplied that data
+    themselves and reads nothing back, but the stored case is filed under the permitted
+    patient.)
     """
     named: list[str | None] = []
     if subject.startswith("Patient/"):
