@@ -13,7 +13,7 @@ Chinese names are found by :mod:`dxkit.deid.recognizers_names_zh`.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from functools import cache
 
 import regex
@@ -218,37 +218,37 @@ def name_mentions(text: str, names: Collection[str]) -> Iterator[tuple[int, int,
         yield match.start(), match.end(), PROPAGATED_SCORE
 
 
-class EnglishNameRecognizer(LocalRecognizer):
-    """Presidio recognizer for names in English text (rules above)."""
+class _NameRecognizer(LocalRecognizer):
+    """A Presidio recognizer over a function that yields (start, end, score) of names.
 
-    def __init__(self) -> None:
-        super().__init__(supported_entities=[PhiKind.NAME.value], name="en_names")
+    The rules live in plain functions (testable without Presidio); this adapts them.
+    """
+
+    def __init__(self, name: str, spans: Callable[[str], Iterator[tuple[int, int, float]]]) -> None:
+        super().__init__(supported_entities=[PhiKind.NAME.value], name=name)
+        self._spans = spans
 
     def load(self) -> None:
-        """Nothing to load: the lists are read lazily and cached."""
+        """Nothing to load: lists and jieba's dictionary load lazily on first use."""
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
         return [
             RecognizerResult(PhiKind.NAME.value, start, end, score)
-            for start, end, score in english_name_spans(text)
+            for start, end, score in self._spans(text)
         ]
 
 
-class ChineseNameRecognizer(LocalRecognizer):
-    """Presidio recognizer for Chinese names (see :mod:`dxkit.deid.recognizers_names_zh`)."""
+class EnglishNameRecognizer(_NameRecognizer):
+    """Names in English text (rules above)."""
 
     def __init__(self) -> None:
-        super().__init__(supported_entities=[PhiKind.NAME.value], name="zh_names")
+        super().__init__("en_names", english_name_spans)
 
-    def load(self) -> None:
-        """Nothing to load: jieba's dictionary loads on first use."""
 
-    def analyze(
-        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-    ) -> list[RecognizerResult]:
-        return [
-            RecognizerResult(PhiKind.NAME.value, start, end, score)
-            for start, end, score in chinese_name_spans(text)
-        ]
+class ChineseNameRecognizer(_NameRecognizer):
+    """Chinese names (see :mod:`dxkit.deid.recognizers_names_zh`)."""
+
+    def __init__(self) -> None:
+        super().__init__("zh_names", chinese_name_spans)
