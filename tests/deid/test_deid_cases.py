@@ -20,7 +20,12 @@ def _case(case_id: str = "c1", patient_id: str | None = "p1") -> Case:
         age=94,
         notes="Seen by Dr. Okonkwo on 03/14/2023. Chest pain, BP 150/95. Call 617-555-0123.",
         history=History(family_history=["mother (Ruth Okonkwo) had breast cancer"]),
-        lifestyle=Lifestyle(occupation="nurse at St. Jude Medical Center"),
+        lifestyle=Lifestyle(
+            smoking="current, since 03/14/2001",
+            alcohol="none",
+            activity="walks with Dr. Okonkwo",
+            occupation="nurse at St. Jude Medical Center",
+        ),
         observations=[
             Observation(
                 code="8867-4",
@@ -43,6 +48,9 @@ def test_every_text_field_is_cleaned_and_the_case_marked(detector: Detector) -> 
     assert clean.notes == "Seen by Dr. [NAME] on [DATE]. Chest pain, BP 150/95. Call [PHONE]."
     assert clean.history.family_history == ["mother ([NAME]) had breast cancer"]
     assert clean.lifestyle.occupation == "nurse at [LOCATION]"
+    assert clean.lifestyle.smoking == "current, since [DATE]"
+    assert clean.lifestyle.activity == "walks with Dr. [NAME]"
+    assert clean.lifestyle.alcohol == "none"
     assert clean.observations[0].source == "monitor SN: [DEVICE]"
     assert clean.age == 90  # HIPAA: ages over 89 become "90 or older"
 
@@ -78,7 +86,7 @@ def test_cases_of_one_patient_share_surrogates_and_offset(detector: Detector) ->
     assert clean[0].case.notes == clean[1].case.notes  # same patient, same surrogates
     assert clean[0].case.notes != clean[2].case.notes
     assert all(item.label == "x" for item in clean)
-    assert counts[PhiKind.NAME] == 6 and counts[PhiKind.DATE] == 3
+    assert counts[PhiKind.NAME] == 9 and counts[PhiKind.DATE] == 6  # 3 of each per case
 
 
 def test_pipeline_step_reports_counts_only(detector: Detector) -> None:

@@ -298,3 +298,18 @@ def test_ddxplus_tfidf_learns(shared_data: Path) -> None:
     predicted = [model.labels[i] for i in proba.argmax(axis=1)]
     top1 = np.mean([p == r.label for p, r in zip(predicted, test, strict=True)])
     assert top1 > 0.5  # 49 conditions: chance is about 0.02
+
+
+@pytest.mark.parametrize("use_tabular", [False, True])
+def test_serving_features_equal_the_column_transformer(
+    data: tuple[list[Case], list[str]], use_tabular: bool
+) -> None:
+    """The DataFrame-free path used by predict_proba builds exactly the fitted matrix."""
+    from dxkit.models.tfidf import _frame
+
+    model = TfidfModel(TfidfConfig(use_tabular=use_tabular)).fit(*data)
+    cases = make_cases(2, seed=9)[0]
+    expected = model._pipeline[0].transform(_frame(cases, use_tabular))
+    found = model._features(cases)
+    assert found.shape == expected.shape
+    assert abs(found - expected).max() == 0.0

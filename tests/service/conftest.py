@@ -12,7 +12,13 @@ from typing import Any, TypeVar
 
 import pytest
 
+from dxkit.cases.synthetic import CohortConfig, CohortGenerator
+from dxkit.deid.engine import Detector
+from dxkit.knowledge.loader import KnowledgeBase
+from dxkit.models.base import DiagnosisModel, load_model
+from dxkit.models.tfidf import TfidfConfig, TfidfModel
 from dxkit.service import devkeys
+from dxkit.service.app import build_detector
 from dxkit.service.auth import AuthConfig, Authenticator
 
 ISSUER = "https://idp.test.example"
@@ -128,3 +134,19 @@ def live_server() -> Iterator[Callable[[Any], str]]:
     for server, thread in running:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory) -> DiagnosisModel:
+    """Saved and loaded back, as the service would serve it (with its kind and id)."""
+    cohort = CohortGenerator(CohortConfig(n=120, seed=0), tiny_kb).generate()
+    model = TfidfModel(TfidfConfig()).fit([lc.case for lc in cohort], [lc.label for lc in cohort])
+    directory = tmp_path_factory.mktemp("svc-model") / "model"
+    model.save(directory)
+    return load_model(directory)
+
+
+@pytest.fixture(scope="session")
+def detector() -> Detector:
+    """The service's de-identification detector, built once (it loads name lists)."""
+    return build_detector()

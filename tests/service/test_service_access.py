@@ -16,7 +16,7 @@ from dxkit.cases.fhir import case_to_fhir_bundle
 from dxkit.cases.schema import Case, Observation
 from dxkit.deid.engine import Detector
 from dxkit.models.base import DiagnosisModel
-from dxkit.service.app import build_detector, create_app
+from dxkit.service.app import create_app
 from dxkit.service.auth import Authenticator
 from dxkit.service.settings import ServiceSettings
 from dxkit.service.storage import pseudonym
@@ -43,11 +43,6 @@ class FixedModel:
 
     def predict_proba(self, cases: Sequence[Case]) -> np.ndarray:
         return np.tile([0.7, 0.2, 0.1], (len(cases), 1))
-
-
-@pytest.fixture(scope="module")
-def detector() -> Detector:
-    return build_detector()
 
 
 def make_app(tmp_path: Path, detector: Detector, auth: Authenticator, **overrides: Any) -> FastAPI:

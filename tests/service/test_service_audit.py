@@ -15,12 +15,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, text
 
 from dxkit.cases.schema import Case
-from dxkit.cases.synthetic import CohortConfig, CohortGenerator
 from dxkit.deid.engine import Detector
-from dxkit.knowledge.loader import KnowledgeBase
-from dxkit.models.base import DiagnosisModel, load_model
-from dxkit.models.tfidf import TfidfConfig, TfidfModel
-from dxkit.service.app import build_detector, create_app
+from dxkit.models.base import DiagnosisModel
+from dxkit.service.app import create_app
 from dxkit.service.audit import set_actor
 from dxkit.service.auth import Authenticator
 from dxkit.service.settings import ServiceSettings
@@ -30,20 +27,6 @@ SECRET = "audit-test-secret-0123456789"
 PATIENT = "MRN-CANARY-4242"
 CANARIES = ("Zebulon", "Quaxley", "617-555-0199", "6175550199", "555-0199", PATIENT)
 CANARY_NOTE = "Patient Zebulon Quaxley, phone 617-555-0199, reports fever and cough."
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tiny_kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory) -> DiagnosisModel:
-    cohort = CohortGenerator(CohortConfig(n=120, seed=0), tiny_kb).generate()
-    model = TfidfModel(TfidfConfig()).fit([lc.case for lc in cohort], [lc.label for lc in cohort])
-    directory = tmp_path_factory.mktemp("audit-model") / "model"
-    model.save(directory)
-    return load_model(directory)
-
-
-@pytest.fixture(scope="module")
-def detector() -> Detector:
-    return build_detector()
 
 
 def db_url(tmp_path: Path) -> str:
@@ -164,6 +147,27 @@ def test_no_answer_leaves_unaudited(client: TestClient, tmp_path: Path) -> None:
     assert response.json()["error"]["what"] == "audit log unavailable"
     assert "conditions" not in response.text
     assert client.get("/healthz").status_code == 200  # not audited: still answers
+    # the entry is written in the transaction that stores the case: neither landed
+    engine = create_engine(db_url(tmp_path))
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM cases")).scalar() == 0
+        assert connection.execute(text("SELECT count(*) FROM predictions")).scalar() == 0
+    engine.dispose()
+
+
+def test_feedback_is_audited_once_with_its_patient(client: TestClient, tmp_path: Path) -> None:
+    stored = client.post("/v1/diagnose", json=case_json()).json()["stored"]
+    given = client.post(
+        "/v1/feedback", json={"prediction_id": stored["prediction_id"], "verdict": "confirmed"}
+    )
+    assert given.status_code == 201
+    rows = audit_rows(tmp_path)
+    assert [(r["endpoint"], r["status_code"]) for r in rows] == [
+        ("/v1/diagnose", 200),
+        ("/v1/feedback", 201),
+    ]
+    assert rows[1]["patient_key"] == pseudonym(PATIENT, SECRET)
+    assert rows[1]["request_id"] == given.headers["x-request-id"]
 
 
 def all_text_in_database(tmp_path: Path) -> str:

@@ -13,12 +13,9 @@ import jsonschema
 import pytest
 from fastapi.testclient import TestClient
 
-from dxkit.cases.synthetic import CohortConfig, CohortGenerator
 from dxkit.deid.engine import Detector
-from dxkit.knowledge.loader import KnowledgeBase
-from dxkit.models.base import DiagnosisModel, load_model
-from dxkit.models.tfidf import TfidfConfig, TfidfModel
-from dxkit.service.app import build_detector, create_app
+from dxkit.models.base import DiagnosisModel
+from dxkit.service.app import create_app
 from dxkit.service.auth import Authenticator
 from dxkit.service.settings import ServiceSettings
 
@@ -38,20 +35,6 @@ def _spec_schemas() -> Any:
 SCHEMAS = _spec_schemas()
 DISCOVERY_SCHEMA: dict[str, Any] = SCHEMAS.DISCOVERY_SCHEMA
 RESPONSE_SCHEMA: dict[str, Any] = SCHEMAS.RESPONSE_SCHEMA
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tiny_kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory) -> DiagnosisModel:
-    cohort = CohortGenerator(CohortConfig(n=120, seed=0), tiny_kb).generate()
-    model = TfidfModel(TfidfConfig()).fit([lc.case for lc in cohort], [lc.label for lc in cohort])
-    directory = tmp_path_factory.mktemp("cds-model") / "model"
-    model.save(directory)
-    return load_model(directory)
-
-
-@pytest.fixture(scope="module")
-def detector() -> Detector:
-    return build_detector()
 
 
 @pytest.fixture()

@@ -16,32 +16,15 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from dxkit.cases.fhir import case_to_fhir_bundle
 from dxkit.cases.schema import Case, Observation
-from dxkit.cases.synthetic import CohortConfig, CohortGenerator
 from dxkit.deid.engine import Detector
-from dxkit.knowledge.loader import KnowledgeBase
-from dxkit.models.base import DiagnosisModel, load_model
-from dxkit.models.tfidf import TfidfConfig, TfidfModel
-from dxkit.service.app import build_detector, create_app
+from dxkit.models.base import DiagnosisModel
+from dxkit.service.app import create_app
 from dxkit.service.auth import Authenticator
 from dxkit.service.settings import ServiceSettings
 
 FHIR_JSON = "application/fhir+json"
 CANARY_NAME = "Zebulon Quaxley"
 CANARY_PHONE = "617-555-0199"
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tiny_kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory) -> DiagnosisModel:
-    cohort = CohortGenerator(CohortConfig(n=120, seed=0), tiny_kb).generate()
-    model = TfidfModel(TfidfConfig()).fit([lc.case for lc in cohort], [lc.label for lc in cohort])
-    directory = tmp_path_factory.mktemp("fhir-model") / "model"
-    model.save(directory)
-    return load_model(directory)
-
-
-@pytest.fixture(scope="module")
-def detector() -> Detector:
-    return build_detector()
 
 
 @pytest.fixture()

@@ -13,33 +13,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from dxkit.cases.schema import Case
-from dxkit.cases.synthetic import CohortConfig, CohortGenerator
 from dxkit.deid.engine import Detector
 from dxkit.errors import InputError
-from dxkit.knowledge.loader import KnowledgeBase
-from dxkit.models.base import DiagnosisModel, load_model
-from dxkit.models.tfidf import TfidfConfig, TfidfModel
+from dxkit.models.base import DiagnosisModel
 from dxkit.service import routes_diagnose
-from dxkit.service.app import build_detector, create_app
+from dxkit.service.app import create_app
 from dxkit.service.auth import Authenticator
 from dxkit.service.settings import ServiceSettings, load_settings
 from dxkit.service.storage import pseudonym
 
 SECRET = "wiring-test-secret-0123456789"
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tiny_kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory) -> DiagnosisModel:
-    cohort = CohortGenerator(CohortConfig(n=120, seed=0), tiny_kb).generate()
-    model = TfidfModel(TfidfConfig()).fit([lc.case for lc in cohort], [lc.label for lc in cohort])
-    directory = tmp_path_factory.mktemp("wiring-model") / "model"
-    model.save(directory)
-    return load_model(directory)
-
-
-@pytest.fixture(scope="module")
-def detector() -> Detector:
-    return build_detector()
 
 
 def db_url(tmp_path: Path) -> str:

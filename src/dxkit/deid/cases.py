@@ -57,9 +57,13 @@ def deidentify_case(case: Case, deidentifier: Deidentifier) -> Case:
             "family_history": items(case.history.family_history),
         }
     )
-    occupation = case.lifestyle.occupation
+    # every lifestyle field is free text ("current, 20/day since her husband Tom died")
     lifestyle = case.lifestyle.model_copy(
-        update={"occupation": text(occupation) if occupation else occupation}
+        update={
+            name: text(value)
+            for name, value in case.lifestyle.model_dump().items()
+            if isinstance(value, str) and value
+        }
     )
     age = case.age
     if age is not None and int(age) > AGE_CAP:

@@ -41,6 +41,19 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+@contextmanager
+def sklearn_fast_path() -> Iterator[None]:
+    """scikit-learn without its per-call input checks, for fitted models' predictions.
+
+    The inputs come from our own featurizers (finite, well-typed), and at serving time,
+    one case per call, the checks are a large share of the time.
+    """
+    import sklearn
+
+    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        yield
+
+
 def not_fitted_error(model: str) -> InputError:
     """The error of predicting or saving before fitting."""
     return InputError(

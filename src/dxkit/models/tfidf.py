@@ -46,6 +46,7 @@ from dxkit.models.shared import (
     cpu_threads,
     not_fitted_error,
     require_files,
+    sklearn_fast_path,
     soft_targets,
     training_labels,
 )
@@ -278,8 +279,9 @@ class TfidfModel:
         out = np.zeros((n, len(self.labels)))
         if n == 0:
             return out
-        x = self._pipeline[0].transform(_frame(cases, self.config.use_tabular))
-        proba = self._pipeline[-1].predict_proba(x)
+        with sklearn_fast_path():
+            x = self._features(cases)
+            proba = self._pipeline[-1].predict_proba(x)
         position = {label: i for i, label in enumerate(self.labels)}
         for j, label in enumerate(self._pipeline.classes_):
             out[:, position[str(label)]] = proba[:, j]  # labels never seen in rows stay 0
@@ -287,6 +289,33 @@ class TfidfModel:
             w = self.config.hard_label_weight
             out = w * out + (1.0 - w) * soft_head_proba(x, self._soft_head)
         return out
+
+    def _features(self, cases: Sequence[Case]) -> Any:
+        """The fitted featurizer's output for ``cases``, without building a DataFrame.
+
+        Same matrix as ``ColumnTransformer.transform(_frame(cases))`` (a test pins it), but
+        each fitted block is called on its column directly: at serving time, one case per
+        call, the DataFrame and the column transformer's checks cost more than the TF-IDF
+        itself (7.3 -> 4.7 ms per single case, measured on the default model).
+        """
+        import scipy.sparse as sp
+
+        featurizer = self._pipeline[0]
+        if getattr(featurizer, "remainder", "drop") != "drop":  # not one this class fits
+            return featurizer.transform(_frame(cases, self.config.use_tabular))
+        texts = [case_to_text(c) for c in cases]
+        columns: dict[str, Any] = {"text": texts, "zh": [" ".join(chinese_words(t)) for t in texts]}
+        weights = featurizer.transformer_weights or {}
+        blocks = []
+        for name, block, column in featurizer.transformers_:
+            if isinstance(block, str):  # "drop" / "passthrough" of an empty remainder
+                continue
+            if isinstance(column, str):
+                x = block.transform(columns[column])
+            else:  # the tabular block: a list of column names
+                x = sp.csr_matrix(block.transform(tabular_matrix(cases)))
+            blocks.append(x * weights[name] if name in weights else x)
+        return sp.hstack(blocks, format="csr")
 
     def save(self, path: Path) -> None:
         """Write ``pipeline.joblib`` (+ ``soft_head.npz``) and the manifest, atomically."""

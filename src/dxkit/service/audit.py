@@ -35,6 +35,8 @@ from dxkit.service.errors import ErrorDetail, error_response, route_template
 from dxkit.service.storage.models import AUDITED_METHODS
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from dxkit.service.deps import ServiceState
 
 log = logging.getLogger("dxkit.service.audit")
@@ -55,6 +57,8 @@ class AuditContext:
     actor_key: str | None = None
     patient_key: str | None = None
     scopes: list[str] = field(default_factory=list)
+    # Set when a route wrote the entry in the transaction that stored its data.
+    recorded_status: int | None = None
 
 
 def audit_context(request: Request) -> AuditContext | None:
@@ -120,6 +124,33 @@ def write_audit(state: ServiceState, context: AuditContext, scope: Scope, status
         )
 
 
+def record_with_data(session: Session, request: Request, status: int) -> None:
+    """Add this request's audit entry to ``session``, the transaction storing its data.
+
+    Why: written afterwards, in its own transaction, an entry could fail after the data
+    had committed, leaving stored patient data with no trace of who stored it. In the
+    same transaction both land or neither does. The middleware then writes nothing
+    more, unless the client ends up with another status than ``status`` (an answer that
+    fails after the commit): that status gets an entry of its own, same request id.
+    """
+    from dxkit.service.storage import record_audit
+
+    context = audit_context(request)
+    if context is None:
+        return
+    record_audit(
+        session,
+        endpoint=_endpoint(request.scope),
+        method=str(request.scope.get("method", "GET")),
+        status_code=status,
+        request_id=context.request_id,
+        actor_key=context.actor_key,
+        patient_key=context.patient_key,
+        scopes=context.scopes,
+    )
+    context.recorded_status = status
+
+
 def _endpoint(scope: Scope) -> str:
     template = route_template(scope)
     return template if template.startswith("/") else "/unmatched"
@@ -160,9 +191,12 @@ class AuditMiddleware:
                 ]
                 headers.append((b"x-request-id", context.request_id.encode("ascii")))
                 message = {**message, "headers": headers}
-                if audited:
+                status = int(message["status"])
+                if audited and context.recorded_status == status:
+                    written = True  # stored with the request's data, in its transaction
+                elif audited:
                     written = True
-                    if not await self._write(context, scope, int(message["status"])):
+                    if not await self._write(context, scope, status):
                         replaced = True
                         await self._unavailable(context, scope, receive, send)
                         return

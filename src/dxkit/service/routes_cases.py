@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from dxkit.errors import InputError
-from dxkit.service.audit import set_patient
+from dxkit.service.audit import record_with_data, set_patient
 from dxkit.service.auth import Principal, check_patient_access
 from dxkit.service.deps import AUTH_RESPONSES, CLINICIAN_ONLY, ClinicianDep, SessionsDep, StateDep
 from dxkit.service.errors import ErrorResponse
@@ -181,9 +181,13 @@ def corrected_label(value: str | None, known: Iterable[str]) -> str | None:
 
 
 def _store_feedback(
-    sessions: sessionmaker[Session], body: FeedbackIn, principal: Principal, labels: list[str]
-) -> tuple[str, str | None] | None:
-    """The new feedback's id and its patient's key; ``None`` if the prediction is unknown.
+    sessions: sessionmaker[Session],
+    body: FeedbackIn,
+    principal: Principal,
+    labels: list[str],
+    request: Request,
+) -> str | None:
+    """The new feedback's id, stored with its audit entry; ``None``: no such prediction.
 
     Raises:
         AuthError: 403 when the prediction's patient is not in the caller's context
@@ -193,6 +197,7 @@ def _store_feedback(
         prediction = session.get(Prediction, body.prediction_id)
         if prediction is None:
             return None
+        set_patient(request, prediction.case.patient_key)
         check_patient_access(principal, patient_key=prediction.case.patient_key)
         known = [*prediction.probabilities, *labels]
         feedback_id = record_feedback(
@@ -203,7 +208,8 @@ def _store_feedback(
             condition=body.condition,
             corrected_condition=corrected_label(body.corrected_condition, known),
         )
-        return feedback_id, prediction.case.patient_key
+        record_with_data(session, request, 201)
+        return feedback_id
 
 
 @router.post(
@@ -227,11 +233,11 @@ async def give_feedback(
     ICD-10 code (never free text, which could carry identifiers).
     """
     labels = [str(label) for label in state.model.labels] if state.model is not None else []
-    stored = await anyio.to_thread.run_sync(_store_feedback, sessions, body, principal, labels)
-    if stored is None:
+    feedback_id = await anyio.to_thread.run_sync(
+        _store_feedback, sessions, body, principal, labels, request
+    )
+    if feedback_id is None:
         raise HTTPException(404, detail="prediction not found")
-    feedback_id, patient_key = stored
-    set_patient(request, patient_key)
     return FeedbackOut(feedback_id=feedback_id)
 
 

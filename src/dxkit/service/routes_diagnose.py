@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dxkit.cases.schema import Case
 from dxkit.report.differential import Differential
-from dxkit.service.audit import set_patient
+from dxkit.service.audit import record_with_data, set_patient
 from dxkit.service.auth import check_patient_access
 from dxkit.service.deps import (
     AUTH_RESPONSES,
@@ -121,11 +121,17 @@ def deidentify_and_diagnose_case(
 
 
 def store_answer(
-    sessions: sessionmaker[Session], case: Case, answer: Differential, secret: bytes
+    sessions: sessionmaker[Session],
+    case: Case,
+    answer: Differential,
+    secret: bytes,
+    request: Request,
 ) -> StoredIds:
-    """Store the de-identified case and its answer in one transaction."""
+    """Store the de-identified case, its answer and the audit entry in one transaction."""
     with session_scope(sessions) as session:
-        return store_case_and_prediction(session, case, answer, None, secret)
+        ids = store_case_and_prediction(session, case, answer, None, secret)
+        record_with_data(session, request, 200)
+        return ids
 
 
 @router.post(
@@ -181,7 +187,7 @@ async def diagnose_case(
             503, detail="diagnosis timed out", headers={"Retry-After": "1"}
         ) from None
     ids = await anyio.to_thread.run_sync(
-        store_answer, ready.sessions, clean, answer, state.patient_secret
+        store_answer, ready.sessions, clean, answer, state.patient_secret, request
     )
     state.metrics.observe_answers([answer])
     response.headers["Location"] = f"/v1/cases/{ids.case_id}"
