@@ -32,6 +32,10 @@ PROTECTED = [
     ("GET", "/cds-services"),
     ("POST", "/cds-services/dxkit-differential"),
     ("GET", "/metrics"),
+    ("GET", "/v1/cases"),
+    ("GET", "/v1/dashboard"),
+    ("GET", "/v1/observations/catalogue"),
+    ("POST", "/v1/session"),
 ]
 
 

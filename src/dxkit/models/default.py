@@ -18,6 +18,10 @@ from dxkit.knowledge.loader import load_knowledge_base
 from dxkit.models.base import DiagnosisModel, load_model
 
 DEFAULT_COHORT = CohortConfig(n=3000, seed=20261123, noise=NoiseConfig(implausible_rate=0.0))
+# Part of the cache key: bump it whenever how the default model is trained or saved
+# changes (e.g. conformal sets were added), so a cached older model is retrained
+# instead of silently lacking what this version's answers rely on.
+RECIPE = 2
 
 
 def dxkit_home() -> Path:
@@ -28,7 +32,8 @@ def dxkit_home() -> Path:
 def default_model_dir() -> Path:
     """Cache directory of the default model for this dxkit and knowledge-base version."""
     kb = load_knowledge_base()
-    return dxkit_home() / f"default-model-{__version__}-kb{kb.version}-{len(kb.conditions)}"
+    name = f"default-model-{__version__}-kb{kb.version}-{len(kb.conditions)}-r{RECIPE}"
+    return dxkit_home() / name
 
 
 def train_default_model(out: Path, config: CohortConfig | None = None) -> DiagnosisModel:

@@ -49,9 +49,11 @@ from dxkit.models.base import DiagnosisModel
 from dxkit.service import (
     routes_cases,
     routes_cds,
+    routes_dashboard,
     routes_diagnose,
     routes_fhir,
     routes_health,
+    routes_web,
 )
 from dxkit.service.audit import AuditMiddleware
 from dxkit.service.auth import Authenticator, build_authenticator, install_auth
@@ -156,6 +158,9 @@ def create_app(
     app.include_router(routes_cases.router)
     app.include_router(routes_fhir.router)
     app.include_router(routes_cds.router)
+    app.include_router(routes_dashboard.router)
+    app.include_router(routes_web.session_router)
+    app.include_router(routes_web.page_router)
     # Added inner to outer: the body limit sits closest to the routes; the audit sits
     # outside the catch-all so it records the final status; metrics outermost so they
     # count every answer, the 413s, 500s and audit failures included.

@@ -360,11 +360,20 @@ def authenticate(
 
     Returns the error instead of raising it so that :mod:`dxkit.service.ratelimit` can
     count failed attempts (by client address) before :func:`get_principal` refuses them.
+    Without a bearer token, the web page's session cookie plus its CSRF header stand in
+    for the token it was made from (see :mod:`dxkit.service.sessions`).
     """
     authenticator = getattr(request.app.state, "dxkit_auth", None)
     if not isinstance(authenticator, Authenticator):
         raise RuntimeError("authentication is not installed: call install_auth(app, ...)")
     if credentials is None:
+        from dxkit.service.sessions import COOKIE_NAME
+
+        if COOKIE_NAME in request.cookies:  # the web page's session (bearer preferred)
+            result = _session_principal(request)
+            if isinstance(result, AuthError):
+                return result
+            return _authenticated(request, result, via="session")
         detail = ErrorDetail(
             what="authentication required",
             expected="an 'Authorization: Bearer <JWT>' header",
@@ -376,7 +385,35 @@ def authenticate(
         principal = authenticator.verify(credentials.credentials)
     except AuthError as exc:
         return exc
+    return _authenticated(request, principal, via="bearer")
+
+
+def _session_principal(request: Request) -> Principal | AuthError:
+    """The principal of the request's session cookie, if its CSRF header matches.
+
+    The cookie alone is never enough: a cross-site form can make the browser send it,
+    but only the page's own script knows the CSRF token to put in the header.
+    """
+    from dxkit.service.sessions import COOKIE_NAME, CSRF_HEADER, session_store
+
+    found = session_store(request.app).resolve(
+        request.cookies[COOKIE_NAME], request.headers.get(CSRF_HEADER)
+    )
+    if isinstance(found, Principal):
+        return found
+    detail = ErrorDetail(
+        what="session not valid",
+        expected=f"a live session cookie and its {CSRF_HEADER} header",
+        found=found,
+        fix="log in again with a fresh token",
+    )
+    return AuthError(401, detail, _REALM)
+
+
+def _authenticated(request: Request, principal: Principal, *, via: str) -> Principal:
+    """Record the verified caller for the route, the rate limiter and the audit trail."""
     request.state.principal = principal
+    request.state.auth_via = via
     from dxkit.service.audit import set_actor  # the audit trail records the pseudonym only
 
     only = next(iter(principal.patient_keys)) if len(principal.patient_keys) == 1 else None

@@ -16,8 +16,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -279,6 +280,109 @@ def live_accuracy(session: Session, model_id: str | None = None) -> dict[str, Fe
         else:
             counts[condition] = FeedbackCounts(old.confirmed, old.rejected + n)
     return dict(sorted(counts.items()))
+
+
+# --- Queries of the web page (history and dashboard) -----------------------------------
+# ``patient_keys`` is the caller's patient context as pseudonyms; ``None`` means every
+# case (admins). Cases stored without a patient belong to nobody's context.
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """One stored case as the history lists it: no text, its latest answer only."""
+
+    case: StoredCase
+    latest: Prediction | None
+    feedback: int  # verdicts given on any of its answers
+
+
+@dataclass(frozen=True)
+class DashboardStats:
+    """Live accuracy, abstention and predictions over time, for the cases one may see.
+
+    Attributes:
+        accuracy: feedback counts by judged condition.
+        predictions: answers given in the window.
+        abstained: of which the model referred to a clinician.
+        per_day: ``{day (YYYY-MM-DD, UTC): {top condition: answers}}``, oldest first.
+    """
+
+    accuracy: dict[str, FeedbackCounts]
+    predictions: int
+    abstained: int
+    per_day: dict[str, dict[str, int]]
+
+
+def _visible(query: Any, patient_keys: Collection[str] | None) -> Any:
+    if patient_keys is None:
+        return query
+    return query.where(StoredCase.patient_key.in_(sorted(patient_keys)))
+
+
+def recent_cases(
+    session: Session, patient_keys: Collection[str] | None, *, limit: int = 20, offset: int = 0
+) -> tuple[list[CaseSummary], int]:
+    """The newest cases among those visible, and how many are visible in all."""
+    total = session.scalar(_visible(select(func.count(StoredCase.id)), patient_keys)) or 0
+    query = (
+        _visible(select(StoredCase), patient_keys)
+        .order_by(StoredCase.created_at.desc(), StoredCase.id)
+        .limit(limit)
+        .offset(offset)
+        .options(selectinload(StoredCase.predictions).selectinload(Prediction.feedback))
+    )
+    summaries = [
+        CaseSummary(
+            case=case,
+            latest=case.predictions[-1] if case.predictions else None,
+            feedback=sum(len(p.feedback) for p in case.predictions),
+        )
+        for case in session.scalars(query)
+    ]
+    return summaries, int(total)
+
+
+def dashboard_stats(
+    session: Session, patient_keys: Collection[str] | None, *, days: int = 30
+) -> DashboardStats:
+    """Feedback counts, abstention and daily predictions by top condition over ``days``.
+
+    Accuracy counts every verdict on a visible case (it is the model's track record);
+    the rest covers answers given in the last ``days`` days.
+    """
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+    verdicts = _visible(
+        select(Feedback.condition, Feedback.verdict, func.count())
+        .join(Prediction, Feedback.prediction_id == Prediction.id)
+        .join(StoredCase, Prediction.case_id == StoredCase.id),
+        patient_keys,
+    ).group_by(Feedback.condition, Feedback.verdict)
+    counts: dict[str, FeedbackCounts] = {}
+    for condition, verdict, n in session.execute(verdicts):
+        old = counts.get(condition, FeedbackCounts())
+        confirmed = verdict == "confirmed"
+        counts[condition] = FeedbackCounts(
+            old.confirmed + (n if confirmed else 0), old.rejected + (0 if confirmed else n)
+        )
+    answers = _visible(
+        select(Prediction.created_at, Prediction.top_condition, Prediction.abstained)
+        .join(StoredCase, Prediction.case_id == StoredCase.id)
+        .where(Prediction.created_at >= since),
+        patient_keys,
+    )
+    per_day: dict[str, dict[str, int]] = {}
+    total = abstained = 0
+    for created_at, condition, refused in session.execute(answers):
+        day = created_at.astimezone(dt.UTC).date().isoformat()
+        bucket = per_day.setdefault(day, {})
+        bucket[condition] = bucket.get(condition, 0) + 1
+        total, abstained = total + 1, abstained + int(bool(refused))
+    return DashboardStats(
+        accuracy=dict(sorted(counts.items())),
+        predictions=total,
+        abstained=abstained,
+        per_day=dict(sorted(per_day.items())),
+    )
 
 
 def _check_key(name: str, value: str) -> None:
