@@ -181,3 +181,28 @@ def test_helpers() -> None:
 def test_bad_proba_shape_is_rejected() -> None:
     with pytest.raises(InputError, match="proba: expected a 2-D array"):
         aps_scores(np.array([0.5, 0.5]), np.array([0]))
+
+
+def test_another_confidence_equals_a_fresh_fit_at_that_alpha() -> None:
+    proba, y = synthetic(3000, signal=1.5, seed=8)
+    groups = ["F|18-44" if i % 2 else "M|65+" for i in range(3000)]
+    cp = ConformalPredictor().fit(proba[:1500], y[:1500], 0.1, groups=groups[:1500], lam=0.02)
+    saved = ConformalPredictor.from_dict(json.loads(json.dumps(cp.to_dict())))
+    strict = saved.at_alpha(0.05)
+    fresh = ConformalPredictor().fit(proba[:1500], y[:1500], 0.05, groups=groups[:1500], lam=0.02)
+    assert strict.alpha == 0.05 and strict.threshold == fresh.threshold
+    assert strict.group_thresholds == fresh.group_thresholds
+    held = strict.predict_sets(proba[1500:], groups[1500:])
+    assert coverage(held, y[1500:]) >= 0.94  # 95% sets cover more ...
+    assert mean_set_size(held) > mean_set_size(cp.predict_sets(proba[1500:], groups[1500:]))
+    assert saved.at_alpha(0.1) is saved
+
+
+def test_another_confidence_needs_the_saved_scores() -> None:
+    proba, y = synthetic(400, signal=2.0, seed=9)
+    old = ConformalPredictor().fit(proba, y, 0.1).to_dict()
+    del old["scores"], old["score_groups"]  # a manifest written before they were kept
+    with pytest.raises(InputError, match=r"90%, the only level this model's calibration kept"):
+        ConformalPredictor.from_dict(old).at_alpha(0.05)
+    with pytest.raises(InputError, match="calibration set too small"):
+        ConformalPredictor().fit(proba[:30], y[:30], 0.2).at_alpha(0.01)

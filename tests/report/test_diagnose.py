@@ -99,3 +99,8 @@ def test_conformal_set_and_abstention_in_the_answer(tiny_kb: KnowledgeBase) -> N
     assert first.prediction_set[0] == first.top.name
     assert len(second.prediction_set) >= len(first.prediction_set)
     assert first.abstain is False and first.abstain_reason == ""
+    # another confidence, drawn from the same calibration scores
+    wider, narrower = (diagnose(calibrated, [vague], kb=tiny_kb, alpha=a)[0] for a in (0.02, 0.3))
+    assert (wider.alpha, narrower.alpha) == (0.02, 0.3)
+    assert len(wider.prediction_set) >= len(second.prediction_set) >= len(narrower.prediction_set)
+    assert len(wider.prediction_set) > len(narrower.prediction_set)

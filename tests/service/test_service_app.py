@@ -157,6 +157,17 @@ def test_unknown_loinc_code_is_a_422_with_expected_found_fix(client: TestClient)
     assert {"expected", "found", "fix"} <= error.keys()
 
 
+def test_a_confidence_needs_a_conformal_model_and_a_level_in_range(client: TestClient) -> None:
+    case = {"case_id": "c1", "notes": "fever and cough"}
+    refused = client.post("/v1/diagnose?confidence=0.95", json=case)
+    assert refused.status_code == 422
+    error = refused.json()["error"]
+    assert error["expected"] == "a model calibrated with conformal prediction sets"
+    assert "leave the confidence out" in error["fix"]
+    for level in ("0.5", "1", "abc"):
+        assert client.post(f"/v1/diagnose?confidence={level}", json=case).status_code == 422
+
+
 def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
     ready = client.get("/readyz")

@@ -143,6 +143,10 @@ class ConformalPredictor:
     group_thresholds: dict[str, float] = field(default_factory=dict)
     fallback_groups: list[str] = field(default_factory=list)
     n_calibration: int = 0
+    # The calibration scores and their group keys, kept so the sets can be drawn at
+    # another confidence later (:meth:`at_alpha`) without the calibration cases.
+    scores: list[float] = field(default_factory=list, repr=False)
+    score_groups: list[str] = field(default_factory=list, repr=False)
 
     def fit(
         self,
@@ -161,13 +165,39 @@ class ConformalPredictor:
         ``fallback_groups`` so the report can say so.
         """
         check_alpha(alpha)
-        self.alpha, self.lam, self.k_reg, self.seed = float(alpha), float(lam), int(k_reg), seed
+        self.lam, self.k_reg, self.seed = float(lam), int(k_reg), seed
         scores = aps_scores(proba, y, lam=lam, k_reg=k_reg, seed=seed)
+        keys = self._keys(groups, len(scores)) if groups is not None else []
+        return self._fit_scores(np.asarray(scores, dtype=float), keys, alpha)
+
+    def at_alpha(self, alpha: float) -> ConformalPredictor:
+        """The same calibration at error rate ``alpha`` (a clinician's chosen confidence).
+
+        Raises:
+            InputError: ``alpha`` outside (0, 1), too few calibration cases for it, or a
+                predictor saved without its scores (only its own level is known).
+        """
+        check_alpha(alpha)
+        if math.isclose(alpha, self.alpha):
+            return self
+        if not self.scores:
+            raise InputError(
+                "confidence",
+                expected=f"{1 - self.alpha:.0%}, the only level this model's calibration kept",
+                found=f"{1 - alpha:.0%}",
+                fix="leave the confidence out, or retrain the model to choose it per request",
+            )
+        other = ConformalPredictor(lam=self.lam, k_reg=self.k_reg, seed=self.seed)
+        return other._fit_scores(np.asarray(self.scores), list(self.score_groups), alpha)
+
+    def _fit_scores(self, scores: np.ndarray, keys: list[str], alpha: float) -> ConformalPredictor:
+        self.alpha = float(alpha)
+        self.scores = [float(v) for v in scores]
+        self.score_groups = list(keys)
         self.n_calibration = len(scores)
         self.threshold = conformal_quantile(scores, alpha)
         self.group_thresholds, self.fallback_groups = {}, []
-        if groups is not None:
-            keys = self._keys(groups, len(scores))
+        if keys:
             for key in sorted(set(keys)):
                 mask = np.array([k == key for k in keys])
                 if mask.sum() < min_calibration_cases(alpha):
@@ -221,6 +251,8 @@ class ConformalPredictor:
             "group_thresholds": dict(self.group_thresholds),
             "fallback_groups": list(self.fallback_groups),
             "n_calibration": self.n_calibration,
+            "scores": list(self.scores),
+            "score_groups": list(self.score_groups),
         }
 
     @classmethod
@@ -235,6 +267,8 @@ class ConformalPredictor:
             group_thresholds={str(k): float(v) for k, v in data["group_thresholds"].items()},
             fallback_groups=[str(g) for g in data.get("fallback_groups", [])],
             n_calibration=int(data.get("n_calibration", 0)),
+            scores=[float(v) for v in data.get("scores", [])],
+            score_groups=[str(g) for g in data.get("score_groups", [])],
         )
 
 

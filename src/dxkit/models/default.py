@@ -19,9 +19,9 @@ from dxkit.models.base import DiagnosisModel, load_model
 
 DEFAULT_COHORT = CohortConfig(n=3000, seed=20261123, noise=NoiseConfig(implausible_rate=0.0))
 # Part of the cache key: bump it whenever how the default model is trained or saved
-# changes (e.g. conformal sets were added), so a cached older model is retrained
-# instead of silently lacking what this version's answers rely on.
-RECIPE = 2
+# changes (conformal sets, then their calibration scores, were added), so a cached
+# older model is retrained instead of silently lacking what this version relies on.
+RECIPE = 3
 
 
 def dxkit_home() -> Path:

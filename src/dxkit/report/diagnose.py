@@ -89,11 +89,14 @@ def diagnose(
     kb: KnowledgeBase | None = None,
     strict: bool = True,
     evidence: int = 0,
+    alpha: float | None = None,
 ) -> list[Differential]:
     """Differentials for ``cases`` from ``model`` (validated, ranked, triaged).
 
     ``evidence`` > 0 adds the supporting and opposing evidence of that many top
     conditions per case (see :func:`dxkit.explain.explain_case`; costs extra model calls).
+    ``alpha`` draws the conformal sets at that error rate instead of the one the model
+    was calibrated at (from the same calibration scores).
     """
     if top < 1:
         raise InputError("top", expected="an integer >= 1", found=str(top), fix="pass --top 5")
@@ -112,7 +115,17 @@ def diagnose(
         model_id=str(getattr(model, "model_id", "unsaved")),
         trained_at=getattr(model, "trained_at", None),
     )
-    sets = _prediction_sets(model, proba, clean)
+    predictor = getattr(model, "conformal", None)
+    if alpha is not None:
+        if predictor is None:
+            raise InputError(
+                "confidence",
+                expected="a model calibrated with conformal prediction sets",
+                found="a model without them",
+                fix="leave the confidence out, or train with calibration (200+ cases)",
+            )
+        predictor = predictor.at_alpha(alpha)
+    sets = _prediction_sets(predictor, proba, clean)
     entries = resolve_labels(model.labels, kb)
     names = [
         entry.name if entry else label for label, entry in zip(model.labels, entries, strict=True)
@@ -129,11 +142,12 @@ def diagnose(
             news2(result.case),
         )
         conformal: dict[str, Any] = {}
-        if sets is not None:
+        if sets is not None and predictor is not None:
             members = sets[index]
-            refer, why = abstain(row, members, model.labels, emergencies, level=1 - _alpha(model))
+            level = float(predictor.alpha)
+            refer, why = abstain(row, members, model.labels, emergencies, level=1 - level)
             conformal = {
-                "alpha": _alpha(model),
+                "alpha": round(level, 6),
                 "prediction_set": [names[i] for i in members],
                 "abstain": refer,
                 "abstain_reason": why,
@@ -177,16 +191,10 @@ def _with_evidence(
     ]
 
 
-def _alpha(model: DiagnosisModel) -> float:
-    conformal = getattr(model, "conformal", None)
-    return float(conformal.alpha) if conformal is not None else 0.0
-
-
 def _prediction_sets(
-    model: DiagnosisModel, proba: np.ndarray, cases: Sequence[Case]
+    conformal: Any, proba: np.ndarray, cases: Sequence[Case]
 ) -> list[list[int]] | None:
     """Conformal sets (label indices) when the model carries a fitted predictor."""
-    conformal = getattr(model, "conformal", None)
     if conformal is None:
         return None
     from dxkit.calibrate.temperature import subgroup_key

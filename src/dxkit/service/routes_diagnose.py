@@ -88,24 +88,21 @@ class StoredDifferential(Differential):
     stored: StoredRefs
 
 
-def deidentify_and_diagnose(
-    model: DiagnosisModel, detector: Detector, case: Case, *, top: int, evidence: int
-) -> Differential:
-    """The differential of ``case`` after its identifiers are replaced by tags.
-
-    Strict validation: a LOINC code the catalogue does not know is an error (422), not a
-    value silently ignored.
-    """
-    return deidentify_and_diagnose_case(model, detector, case, top=top, evidence=evidence)[1]
-
-
 def deidentify_and_diagnose_case(
-    model: DiagnosisModel, detector: Detector, case: Case, *, top: int, evidence: int
+    model: DiagnosisModel,
+    detector: Detector,
+    case: Case,
+    *,
+    top: int,
+    evidence: int = 0,
+    alpha: float | None = None,
+    strict: bool = True,
 ) -> tuple[Case, Differential]:
-    """The de-identified case and its differential (see :func:`deidentify_and_diagnose`).
+    """The de-identified case and its differential, both under a server-made case id.
 
     A client's ``deidentified: true`` is not trusted: the text is always de-identified,
-    since it will be stored.
+    since it will be stored. With ``strict`` a LOINC code the catalogue does not know is
+    an error (422), not a value silently ignored.
     """
     from dxkit.deid.cases import deidentify_cases
     from dxkit.report.diagnose import diagnose
@@ -117,7 +114,8 @@ def deidentify_and_diagnose_case(
         [case.model_copy(update={"deidentified": False, "case_id": server_id})],
         detector=detector,
     )
-    return clean[0], diagnose(model, clean, top=top, strict=True, evidence=evidence)[0]
+    answer = diagnose(model, clean, top=top, strict=strict, evidence=evidence, alpha=alpha)[0]
+    return clean[0], answer
 
 
 def store_answer(
@@ -160,6 +158,14 @@ async def diagnose_case(
         int | None,
         Query(ge=0, le=10, description="top conditions to explain (each costs model calls)"),
     ] = None,
+    confidence: Annotated[
+        float | None,
+        Query(
+            gt=0.5,
+            lt=1.0,
+            description="coverage of the prediction set, e.g. 0.95 (default: the model's)",
+        ),
+    ] = None,
 ) -> StoredDifferential:
     """Ranked conditions with probabilities, conformal set, triage, warnings and model id.
 
@@ -176,6 +182,7 @@ async def diagnose_case(
         case,
         top=settings.top if top is None else top,
         evidence=settings.evidence if evidence is None else evidence,
+        alpha=None if confidence is None else round(1.0 - confidence, 6),
     )
     try:
         with anyio.fail_after(settings.request_timeout_s):

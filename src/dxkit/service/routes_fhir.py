@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import uuid
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -211,19 +210,16 @@ def has_content(case: Case) -> bool:
 def deidentify_and_diagnose(
     model: DiagnosisModel, detector: Detector, case: Case, *, top: int
 ) -> Differential:
-    """The differential of the de-identified case.
+    """The differential of the de-identified case, under the caller's case id.
 
     Not strict about codes: an EHR's vital-signs search returns codes dxkit does not use
     (BMI, head circumference); they are kept as warnings instead of failing the request.
+    The Patient id of the Bundle is the case id: it is diagnosed under a server-made one,
+    so no error message carries it, then the caller's is given back.
     """
-    from dxkit.deid.cases import deidentify_cases
-    from dxkit.report.diagnose import diagnose
+    from dxkit.service.routes_diagnose import deidentify_and_diagnose_case
 
-    # the Patient id of the Bundle is the case id: diagnose under a server-made one, so
-    # no error message or answer carries it, then give the caller's back
-    server_case = case.model_copy(update={"case_id": f"case-{uuid.uuid4().hex}"})
-    clean, _ = deidentify_cases([server_case], detector=detector)
-    answer = diagnose(model, clean, top=top, strict=False)[0]
+    answer = deidentify_and_diagnose_case(model, detector, case, top=top, strict=False)[1]
     return answer.model_copy(update={"case_id": case.case_id})
 
 

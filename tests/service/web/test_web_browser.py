@@ -170,6 +170,11 @@ def test_differential_feedback_and_dashboard(
     assert not any("rash" in m.lower() for m in page.console_messages)
     cookies = page.context.cookies()
     assert [c["httpOnly"] for c in cookies] == [True] and cookies[0]["sameSite"] == "Strict"
+    # a confidence the model's calibration did not keep: the server's 422 is shown
+    page.click(".tab[data-view=case]")
+    page.select_option("#confidence", "0.95")
+    page.click("#submit")
+    sync_api.expect(page.locator("#form-error")).to_contain_text("only level")
 
 
 def test_an_unsure_case_shows_the_refer_banner(

@@ -256,7 +256,9 @@
     $("submit").disabled = true;
     $("busy").textContent = t("busy");
     try {
-      state.answer = await api("POST", "/v1/diagnose?top=5&evidence=3", read.body);
+      const confidence = $("confidence").value;  // a level, never patient data
+      const query = "top=5&evidence=3" + (confidence ? "&confidence=" + confidence : "");
+      state.answer = await api("POST", "/v1/diagnose?" + query, read.body);
       state.notes = read.notes;
       state.evidenceFor = state.answer.conditions.length ? 0 : null;
       renderAnswer();
