@@ -6,7 +6,7 @@ fails as a whole with the offending case id and nothing is half-written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -90,13 +90,15 @@ def diagnose(
     strict: bool = True,
     evidence: int = 0,
     alpha: float | None = None,
+    predict: Callable[[Sequence[Case]], np.ndarray] | None = None,
 ) -> list[Differential]:
     """Differentials for ``cases`` from ``model`` (validated, ranked, triaged).
 
     ``evidence`` > 0 adds the supporting and opposing evidence of that many top
     conditions per case (see :func:`dxkit.explain.explain_case`; costs extra model calls).
     ``alpha`` draws the conformal sets at that error rate instead of the one the model
-    was calibrated at (from the same calibration scores).
+    was calibrated at (from the same calibration scores). ``predict`` stands in for
+    ``model.predict_proba`` on the validated cases (the service's micro-batcher).
     """
     if top < 1:
         raise InputError("top", expected="an integer >= 1", found=str(top), fix="pass --top 5")
@@ -107,7 +109,7 @@ def diagnose(
     kb = kb or load_knowledge_base()
     validated = validate_all(cases, strict=strict)
     clean = [result.case for result in validated]
-    proba = model.predict_proba(clean)  # (n_cases, n_labels)
+    proba = (predict or model.predict_proba)(clean)  # (n_cases, n_labels)
     info = ModelInfo(
         kind=str(getattr(model, "kind", type(model).__name__)),
         dxkit_version=__version__,

@@ -35,14 +35,17 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
+import numpy as np
 from anyio import CapacityLimiter
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from dxkit import __version__
+from dxkit.cases.schema import Case
 from dxkit.deid.engine import Detector
 from dxkit.errors import DxkitError, InputError
 from dxkit.models.base import DiagnosisModel
@@ -63,6 +66,9 @@ from dxkit.service.limits import BodyLimitMiddleware
 from dxkit.service.metrics import MetricsMiddleware, ServiceMetrics
 from dxkit.service.ratelimit import install_rate_limit, limiter_from_settings
 from dxkit.service.settings import SECRET_BYTES, ServiceSettings, load_settings
+
+if TYPE_CHECKING:
+    from dxkit.inference.microbatch import MicroBatcher
 
 log = logging.getLogger("dxkit.service")
 
@@ -139,6 +145,8 @@ def create_app(
                 yield
             finally:
                 tasks.cancel_scope.cancel()  # a load still running is abandoned at shutdown
+                if state.batcher is not None:
+                    await state.batcher.close()
                 close_storage(state)
 
     app = FastAPI(
@@ -227,6 +235,7 @@ async def load_state(
         state.status, state.error = "failed", f"internal error ({type(exc).__name__})"
         log.error("service not ready: %s while loading the model", type(exc).__name__)
         return
+    state.batcher = make_batcher(state.settings, model)
     state.model, state.detector, state.status = model, detector, "ready"
     log.info(
         "ready: %s model %s with %d conditions",
@@ -301,15 +310,33 @@ def close_storage(state: ServiceState) -> None:
         state.engine = state.sessions = None
 
 
+def make_batcher(
+    settings: ServiceSettings, model: DiagnosisModel
+) -> MicroBatcher[Case, np.ndarray] | None:
+    """The micro-batcher of ``model``'s single-case calls, unless the window is 0."""
+    if settings.batch_window_ms <= 0:
+        return None
+    from dxkit.inference.microbatch import MicroBatcher
+
+    def predict_rows(cases: list[Case]) -> list[np.ndarray]:
+        return list(np.asarray(model.predict_proba(cases)))
+
+    return MicroBatcher(
+        predict_rows, max_batch=settings.batch_max, max_wait_ms=settings.batch_window_ms
+    )
+
+
 def load_service_model(settings: ServiceSettings) -> DiagnosisModel:
-    """The model in ``settings.model_dir``, or the default one (trained on first start)."""
-    from dxkit.models.base import load_model
+    """The model in ``settings.model_dir`` (on the fastest backend it offers, or the one
+    ``DXKIT_BACKEND`` forces), or the default one (trained on first start)."""
+    from dxkit.inference.backends import describe, select_backend
     from dxkit.models.default import default_model_dir, load_default_model
 
     start = time.perf_counter()
     if settings.model_dir is not None:
         log.info("loading the model in %s", settings.model_dir)
-        loaded = load_model(settings.model_dir)
+        loaded = select_backend(settings.model_dir, settings.backend)
+        log.info("inference backend: %s", describe(loaded))
     else:
         if not (default_model_dir() / "dxkit-model.json").is_file():
             log.info(

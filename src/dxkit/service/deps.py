@@ -9,9 +9,12 @@ touching the routes' bodies. The state is built once per app in the lifespan (se
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import anyio.from_thread
+import numpy as np
 from anyio import CapacityLimiter
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy import Engine
@@ -24,7 +27,9 @@ from dxkit.service.ratelimit import RateLimitDep
 from dxkit.service.settings import ServiceSettings
 
 if TYPE_CHECKING:  # imported where the lifespan loads them, not when routes are declared
+    from dxkit.cases.schema import Case
     from dxkit.deid.engine import Detector
+    from dxkit.inference.microbatch import MicroBatcher
     from dxkit.models.base import DiagnosisModel
 
 RETRY_AFTER_S = 5  # while the model loads (training the default model takes ~30 s)
@@ -49,6 +54,23 @@ class ServiceState:
     engine: Engine | None = None
     sessions: sessionmaker[Session] | None = None
     patient_secret: bytes = b""
+    # Groups concurrent single cases into one model call (None: off); see predict.
+    batcher: MicroBatcher[Case, np.ndarray] | None = None
+
+    def predict(self, cases: Sequence[Case]) -> np.ndarray:
+        """The model's probabilities for ``cases``, single cases through the micro-batcher.
+
+        Called from a worker thread (the diagnosis runs off the event loop): a single case
+        is handed to the batcher on the loop and this thread waits for its row, so cases
+        of concurrent requests share one model call. Batches (explanations' variants) go
+        to the model directly.
+        """
+        assert self.model is not None
+        if self.batcher is None or len(cases) != 1:
+            return np.asarray(self.model.predict_proba(cases))
+        batcher = self.batcher
+        row = anyio.from_thread.run(batcher.submit, cases[0])
+        return np.asarray(row)[None, :]
 
     def pseudonym(self, value: str) -> str:
         """``value`` (a patient or clinician id) as its 64-hex-digit pseudonym."""

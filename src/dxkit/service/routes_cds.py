@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from dxkit.errors import DxkitError
+from dxkit.inference.microbatch import BatcherFullError
 from dxkit.report.cds_hooks import (
     REQUIRED_PREFETCH,
     SERVICE_ID,
@@ -172,5 +173,7 @@ async def cds_differential(
         answer = await run_diagnosis(ready.state, case, top=ready.state.settings.top)
     except TimeoutError:
         raise HTTPException(503, "diagnosis timed out", {"Retry-After": "1"}) from None
+    except BatcherFullError:
+        raise HTTPException(503, "at capacity", {"Retry-After": "1"}) from None
     docs = str(request.base_url).rstrip("/") + "/docs"
     return CdsResponse(cards=[differential_card(answer, docs_url=docs)])

@@ -22,16 +22,19 @@ scenario concerns nobody, but only admins can read such a case back.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 import anyio.to_thread
+import numpy as np
 from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from dxkit.cases.schema import Case
+from dxkit.inference.microbatch import BatcherFullError
 from dxkit.report.differential import Differential
 from dxkit.service.audit import record_with_data, set_patient
 from dxkit.service.auth import check_patient_access
@@ -97,6 +100,7 @@ def deidentify_and_diagnose_case(
     evidence: int = 0,
     alpha: float | None = None,
     strict: bool = True,
+    predict: Callable[[Sequence[Case]], np.ndarray] | None = None,
 ) -> tuple[Case, Differential]:
     """The de-identified case and its differential, both under a server-made case id.
 
@@ -114,7 +118,9 @@ def deidentify_and_diagnose_case(
         [case.model_copy(update={"deidentified": False, "case_id": server_id})],
         detector=detector,
     )
-    answer = diagnose(model, clean, top=top, strict=strict, evidence=evidence, alpha=alpha)[0]
+    answer = diagnose(
+        model, clean, top=top, strict=strict, evidence=evidence, alpha=alpha, predict=predict
+    )[0]
     return clean[0], answer
 
 
@@ -183,6 +189,7 @@ async def diagnose_case(
         top=settings.top if top is None else top,
         evidence=settings.evidence if evidence is None else evidence,
         alpha=None if confidence is None else round(1.0 - confidence, 6),
+        predict=state.predict,
     )
     try:
         with anyio.fail_after(settings.request_timeout_s):
@@ -193,6 +200,8 @@ async def diagnose_case(
         raise HTTPException(
             503, detail="diagnosis timed out", headers={"Retry-After": "1"}
         ) from None
+    except BatcherFullError:
+        raise HTTPException(503, detail="at capacity", headers={"Retry-After": "1"}) from None
     ids = await anyio.to_thread.run_sync(
         store_answer, ready.sessions, clean, answer, state.patient_secret, request
     )

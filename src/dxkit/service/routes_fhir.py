@@ -20,11 +20,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
+import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -32,6 +34,7 @@ from pydantic import ValidationError
 from dxkit.cases import fhir as fhir_in
 from dxkit.cases.schema import Case, LabeledCase
 from dxkit.errors import DxkitError, InputError
+from dxkit.inference.microbatch import BatcherFullError
 from dxkit.report.fhir_out import FHIR_JSON, differential_bundle, operation_outcome
 from dxkit.service.audit import set_patient
 from dxkit.service.auth import AuthError, Principal, check_patient_access
@@ -208,7 +211,12 @@ def has_content(case: Case) -> bool:
 
 
 def deidentify_and_diagnose(
-    model: DiagnosisModel, detector: Detector, case: Case, *, top: int
+    model: DiagnosisModel,
+    detector: Detector,
+    case: Case,
+    *,
+    top: int,
+    predict: Callable[[Sequence[Case]], np.ndarray] | None = None,
 ) -> Differential:
     """The differential of the de-identified case, under the caller's case id.
 
@@ -219,14 +227,18 @@ def deidentify_and_diagnose(
     """
     from dxkit.service.routes_diagnose import deidentify_and_diagnose_case
 
-    answer = deidentify_and_diagnose_case(model, detector, case, top=top, strict=False)[1]
+    answer = deidentify_and_diagnose_case(
+        model, detector, case, top=top, strict=False, predict=predict
+    )[1]
     return answer.model_copy(update={"case_id": case.case_id})
 
 
 async def run_diagnosis(state: Any, case: Case, *, top: int) -> Differential:
     """Run the diagnosis in the bounded thread pool, within the service's time limit."""
     assert state.model is not None and state.detector is not None
-    work = partial(deidentify_and_diagnose, state.model, state.detector, case, top=top)
+    work = partial(
+        deidentify_and_diagnose, state.model, state.detector, case, top=top, predict=state.predict
+    )
     with anyio.fail_after(state.settings.request_timeout_s):
         answer: Differential = await anyio.to_thread.run_sync(
             work, abandon_on_cancel=True, limiter=state.limiter
@@ -316,6 +328,8 @@ async def diagnose_fhir(request: Request, state: StateDep, principal: ClinicianD
         answer = await run_diagnosis(state, case, top=state.settings.top)
     except FhirInputError as exc:
         return fhir_error(422 if exc.code != "structure" else 400, exc.code, _describe(exc))
+    except BatcherFullError:
+        return fhir_error(503, "transient", "service at capacity; retry", **{"Retry-After": "1"})
     except DxkitError as exc:
         return fhir_error(422, "invalid", _describe(exc))
     except TimeoutError:

@@ -56,6 +56,18 @@ class ServiceSettings(BaseSettings):
     worker_threads: int = Field(
         4, ge=1, le=64, description="diagnoses run at once (CPU-bound, off the event loop)"
     )
+    backend: str = Field(
+        "auto",
+        pattern="^(auto|torch|onnx|int8)$",
+        description="an encoder model's runtime: auto picks int8 > onnx > torch (exported)",
+    )
+    batch_window_ms: float = Field(
+        2.0,
+        ge=0,
+        le=50,
+        description="concurrent cases wait at most this long to share one model call (0: off)",
+    )
+    batch_max: int = Field(16, ge=1, le=256, description="cases in one micro-batch at most")
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$")
     patient_key_secret: SecretStr | None = Field(
         None,
