@@ -19,6 +19,7 @@ from rich.console import Console
 
 from dxkit.cli_deid import register as register_deid_commands
 from dxkit.cli_export import register as register_inference_commands
+from dxkit.cli_forecast import register as register_forecast_commands
 from dxkit.cli_report import register as register_report_commands
 from dxkit.cli_serve import register as register_serve_commands
 from dxkit.errors import DxkitError, InputError
@@ -277,6 +278,7 @@ def demo(
 register_deid_commands(app)
 register_serve_commands(app)
 register_inference_commands(app)
+register_forecast_commands(app)
 register_report_commands(app)
 
 
