@@ -1,7 +1,10 @@
 """Inference speed: HF pipeline vs dxkit torch, ONNX fp32 and ONNX int8 (same run, same cases).
 
 Not a test: it fine-tunes (or takes) a real MiniLM-L6 model and prints measured figures.
-The same benchmark runs as ``dxkit bench``; see :mod:`dxkit.inference.bench`.
+The same benchmark runs as ``dxkit bench``; see :mod:`dxkit.inference.bench`. Each
+measurement runs in a fresh process and starts once the 1-minute load average is <= 1.5
+(or after waiting 2 minutes); the load averages are printed beside the figures, since a
+shared machine's other work shows up in every latency.
 
     HF_HUB_OFFLINE=1 python benchmarks/speed.py                  # train + cache a model
     HF_HUB_OFFLINE=1 python benchmarks/speed.py --model DIR      # a fine-tuned encoder

@@ -66,3 +66,20 @@ def test_export_refuses_other_formats_and_kinds(tmp_path: Path) -> None:
     result = runner.invoke(app, ["export", str(tmp_path / "tfidf")])
     assert "cannot be exported to ONNX" in str(result.exception)
     assert callable(main)
+
+
+def test_export_of_tfidf_is_one_line_and_exit_code_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dxkit.cli import main
+    from dxkit.models.tfidf import TfidfModel
+
+    cases, labels = tiny_cases(20)
+    TfidfModel().fit(cases, labels).save(tmp_path / "tfidf")
+    monkeypatch.setattr("sys.argv", ["dxkit", "export", str(tmp_path / "tfidf"), "--int8"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("error: ONNX export: expected a model of kind encoder")

@@ -147,3 +147,42 @@ def test_tfidf_export_is_refused(tmp_path: Path) -> None:
     assert available_backends(tmp_path / "tfidf") == ["torch"]
     with pytest.raises(InputError, match="torch \\(or auto\\) for a model without an ONNX"):
         select_backend(tmp_path / "tfidf", "int8")
+
+
+def test_export_fuses_kernels_and_keeps_parity_nodes_fp32(exported: Path) -> None:
+    import onnx
+
+    from dxkit.inference.export import FP32_FILE
+
+    meta = json.loads((exported / ONNX_DIR / SIDECAR).read_text())
+    assert meta["fused"]["Attention"] == 2 and meta["fused"]["SkipLayerNormalization"] == 4
+    ops = [n.op_type for n in onnx.load(str(exported / ONNX_DIR / FP32_FILE)).graph.node]
+    assert "Attention" in ops and "Softmax" not in ops  # eager attention traced and fused
+    int8 = onnx.load(str(exported / ONNX_DIR / INT8_FILE)).graph.node
+    fp32_matmuls = sorted(n.name for n in int8 if n.op_type == "MatMul")
+    assert fp32_matmuls == [
+        "/inner/classifier/Gemm_MatMul",  # the head writes the logits
+        "/inner/encoder/encoder/layer.0/output/dense/MatMul",  # FFN outputs: outliers
+        "/inner/encoder/encoder/layer.1/output/dense/MatMul",
+    ]
+    assert sum(n.op_type == "QAttention" for n in int8) == 2
+
+
+def test_token_budget_batches() -> None:
+    from dxkit.inference.backends import token_batches
+
+    lengths = [256, 10, 256, 12, 11, 300]
+    assert token_batches(lengths, batch_size=2, max_tokens=600) == [[1, 4], [3, 0], [2, 5]]
+    # the budget cuts first: two 256-piece cases (512 padded tokens) exceed 500
+    assert token_batches(lengths, batch_size=8, max_tokens=500) == [[1, 4, 3], [0], [2], [5]]
+    assert token_batches([900], batch_size=8, max_tokens=100) == [[0]]  # too long: alone
+    assert token_batches([], batch_size=8, max_tokens=100) == []
+
+
+def test_batching_does_not_change_fp32_answers(exported: Path) -> None:
+    model = OnnxEncoderModel.load(exported, "onnx", threads=1, mode="throughput")
+    cases, _ = texts_cases(40, seed=3)
+    ids = model.token_ids(model.case_texts(cases))
+    one_by_one = np.vstack([model.logits([x]) for x in ids])
+    np.testing.assert_allclose(model.logits(ids, batch_size=64, max_tokens=64), one_by_one,
+                               atol=1e-4)  # fmt: skip

@@ -21,7 +21,7 @@ def test_concurrent_requests_share_a_batch() -> None:
         batcher = MicroBatcher(double, max_batch=8, max_wait_ms=50)
         results = await asyncio.gather(*(batcher.submit(i) for i in range(20)))
         await batcher.close()
-        return list(results), batcher.batch_sizes
+        return list(results), list(batcher.batch_sizes)
 
     results, sizes = asyncio.run(main())
     assert results == [2 * i for i in range(20)]  # each caller gets its own answer
@@ -57,7 +57,9 @@ def test_errors_reach_every_waiter_of_the_batch() -> None:
 
 def test_wrong_result_count_is_an_error() -> None:
     async def main() -> None:
-        batcher = MicroBatcher(lambda items: [1], max_batch=4, max_wait_ms=20)
+        batcher: MicroBatcher[int, int] = MicroBatcher(
+            lambda items: [1], max_batch=4, max_wait_ms=20
+        )
         try:
             await asyncio.gather(batcher.submit(1), batcher.submit(2))
         finally:

@@ -6,6 +6,7 @@ import csv
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import pytest
@@ -22,6 +23,22 @@ class KeywordModel:
     def __init__(self) -> None:
         self.labels = ["flu", "rash"]
         self.seen: list[str] = []
+
+    def fit(
+        self,
+        cases: Sequence[Case],
+        y: Sequence[str],
+        *,
+        differentials: Sequence[dict[str, float] | None] | None = None,
+    ) -> Self:
+        return self
+
+    def save(self, path: Path) -> None:
+        """Nothing to save (the model contract demands the method)."""
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        return cls()
 
     def predict_proba(self, cases: Sequence[Case]) -> np.ndarray:
         self.seen.extend(c.case_id for c in cases)
@@ -43,7 +60,7 @@ def read_out(path: Path) -> list[dict[str, object]]:
     if path.suffix == ".csv":
         with path.open(newline="") as handle:
             return list(csv.DictReader(handle))
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     return list(pq.read_table(path).to_pylist())
 
@@ -141,3 +158,58 @@ def test_output_of_another_input_is_refused(tmp_path: Path) -> None:
     out.write_text('{"row": 7, "case_id": "x"}\n')
     with pytest.raises(InputError, match="1 rows end with row 7"):
         score_file(source, out, KeywordModel(), progress=False)
+
+
+class CrashingModel(KeywordModel):
+    """Fails on its n-th call, as a process killed mid-run stops after some batches."""
+
+    def __init__(self, fail_on_call: int) -> None:
+        super().__init__()
+        self.calls, self.fail_on_call = 0, fail_on_call
+
+    def predict_proba(self, cases: Sequence[Case]) -> np.ndarray:
+        self.calls += 1
+        if self.calls == self.fail_on_call:
+            raise KeyboardInterrupt
+        return super().predict_proba(cases)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_interrupted_run_resumes_to_the_uninterrupted_rows(tmp_path: Path, suffix: str) -> None:
+    source = write_jsonl(tmp_path / "cases.jsonl", 23)
+    whole = tmp_path / f"whole{suffix}"
+    score_file(source, whole, KeywordModel(), batch_size=5, progress=False)
+    out = tmp_path / f"scores{suffix}"
+    with pytest.raises(KeyboardInterrupt):
+        score_file(source, out, CrashingModel(fail_on_call=3), batch_size=5, progress=False)
+    model = KeywordModel()
+    summary = score_file(source, out, model, batch_size=5, progress=False)
+    assert summary.skipped == 10 and model.seen[0] == "p10"
+    assert read_out(out) == read_out(whole)
+
+
+def test_parquet_leftover_parts_after_a_finished_merge(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "cases.jsonl", 12)
+    out = tmp_path / "scores.parquet"
+    score_file(source, out, KeywordModel(), batch_size=5, progress=False)
+    expected = read_out(out)
+    # killed after the merged file was renamed into place, before the parts were removed
+    score_file(source, tmp_path / "other.parquet", KeywordModel(), batch_size=5, progress=False)
+    parts = out.with_name(out.name + ".parts")
+    parts.mkdir()
+    (parts / "part-000000000005.parquet").write_bytes((tmp_path / "other.parquet").read_bytes())
+    model = KeywordModel()
+    summary = score_file(source, out, model, batch_size=5, progress=False)
+    assert summary.skipped == 12 and model.seen == []
+    assert read_out(out) == expected and not parts.exists()
+
+
+def test_parquet_part_of_another_run_is_refused(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "cases.jsonl", 12)
+    score_file(source, tmp_path / "other.parquet", KeywordModel(), batch_size=5, progress=False)
+    parts = tmp_path / "scores.parquet.parts"
+    parts.mkdir()
+    (parts / "part-000000000000.parquet").write_bytes((tmp_path / "other.parquet").read_bytes())
+    (parts / "part-000000000012.parquet").write_bytes(b"not parquet")
+    with pytest.raises(InputError, match=r"part-000000000012\.parquet is not a readable Parquet"):
+        score_file(source, tmp_path / "scores.parquet", KeywordModel(), progress=False)

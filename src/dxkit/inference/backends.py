@@ -8,7 +8,16 @@ PyTorch model (fp32 to ~1e-6; int8 measured by ``benchmarks/speed.py``).
 Why it imports neither torch nor transformers: a service that answers with the int8
 graph then needs ONNX Runtime and the ``tokenizers`` library only (their Rust cores), which
 keeps its memory and start-up small. Batches are padded in numpy to their longest case
-(dynamic padding) and cases are sorted by length first, so a batch holds similar lengths.
+(dynamic padding) and cases are sorted by length first, so a batch holds similar lengths;
+a batch is cut by a *token budget* (cases x padded length), because attention memory and
+time grow with the padded area, not with the number of cases.
+
+Session modes: ``latency`` (the service: one or a few cases a call) switches ONNX Runtime's
+CPU memory arena off, so the memory a rare large batch took is given back instead of being
+held for the life of the process; ``throughput`` (file scoring, benchmark) keeps the arena,
+which saves the allocator calls of many equal-shaped batches. Both run one operator at a
+time (sequential execution, one inter-op thread): the two cores go to the intra-op
+parallelism of each MatMul, which is where the time is.
 
 Loading verifies the export sidecar (:mod:`dxkit.inference.export`): the sha256 of the
 graph file, the manifest's model_id, the graph's input names and its number of outputs.
@@ -39,6 +48,8 @@ from dxkit.inference.export import (
 from dxkit.models.base import DiagnosisModel, read_manifest
 
 Backend = Literal["auto", "torch", "onnx", "int8"]
+Mode = Literal["latency", "throughput"]
+MAX_TOKENS = 4096  # padded tokens per batch: 16 cases of 256, 64 of 64
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx", "int8")
 ENV_BACKEND = "DXKIT_BACKEND"
 _FILES = {"onnx": FP32_FILE, "int8": INT8_FILE}
@@ -71,6 +82,38 @@ def head_tail(ids: Sequence[int], budget: int) -> list[int]:
         return list(ids)
     tail = budget // 2
     return [*ids[: budget - tail], *(ids[-tail:] if tail else [])]
+
+
+def token_batches(lengths: Sequence[int], batch_size: int, max_tokens: int) -> list[list[int]]:
+    """Indices sorted by length, cut into batches of <= batch_size cases and <= max_tokens
+    padded tokens (a single case longer than the budget still makes a batch of its own).
+
+    >>> token_batches([5, 1, 3, 3], batch_size=8, max_tokens=8)
+    [[1, 2], [3], [0]]
+    """
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:  # ascending: the newest case is the widest of its batch
+        if current and (len(current) >= batch_size or (len(current) + 1) * lengths[i] > max_tokens):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _session_options(ort: Any, threads: int, mode: Mode) -> Any:
+    """ONNX Runtime session options for ``mode`` (see module)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.enable_mem_pattern = True
+    options.enable_cpu_mem_arena = mode == "throughput"
+    return options
 
 
 def _format_error(what: str, found: str, model_dir: Path) -> ModelFormatError:
@@ -109,8 +152,13 @@ class OnnxEncoderModel:
         self.trained_at: str | None = meta.get("trained_at")
 
     @classmethod
-    def load(cls, path: Path, variant: str = "int8", *, threads: int = 0) -> Self:
+    def load(
+        cls, path: Path, variant: str = "int8", *, threads: int = 0, mode: Mode = "latency"
+    ) -> Self:
         """Load and verify ``onnx/model[.int8].onnx`` of the model directory ``path``.
+
+        ``threads`` is the intra-op thread count (0: the usable CPUs); ``mode`` picks the
+        session options (see module).
 
         Raises:
             DataNotFoundError: the variant was not exported.
@@ -142,10 +190,7 @@ class OnnxEncoderModel:
         if int(meta.get("n_labels", -1)) != len(labels):
             found = f"{meta.get('n_labels')} outputs for {len(labels)} labels"
             raise _format_error("ONNX export", found, path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or usable_cpus()
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options = _session_options(ort, threads or usable_cpus(), mode)
         try:
             session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises its own types for a graph it cannot read
@@ -169,13 +214,14 @@ class OnnxEncoderModel:
         encoded = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
         return [[self.cls_id, *head_tail(e.ids, budget), self.sep_id] for e in encoded]
 
-    def logits(self, ids: Sequence[Sequence[int]], batch_size: int = 64) -> np.ndarray:
+    def logits(
+        self, ids: Sequence[Sequence[int]], batch_size: int = 64, max_tokens: int = MAX_TOKENS
+    ) -> np.ndarray:
         """Logits of id lists, in input order, run in length-sorted, padded batches."""
         out = np.zeros((len(ids), len(self.labels)), dtype=np.float32)
-        order = np.argsort([len(x) for x in ids], kind="stable")
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
-            width = max(len(ids[i]) for i in batch)
+        lengths = [len(x) for x in ids]
+        for batch in token_batches(lengths, batch_size, max_tokens):
+            width = max(lengths[i] for i in batch)
             input_ids = np.full((len(batch), width), self.pad_id, dtype=np.int64)
             mask = np.zeros((len(batch), width), dtype=np.int64)
             for row, i in enumerate(batch):
@@ -240,12 +286,13 @@ def available_backends(model_dir: Path) -> list[str]:
 
 
 def select_backend(
-    model_dir: Path, prefer: str | None = None, *, threads: int = 0
+    model_dir: Path, prefer: str | None = None, *, threads: int = 0, mode: Mode = "latency"
 ) -> DiagnosisModel:
     """The model of ``model_dir`` on the fastest backend: int8 > onnx fp32 > torch.
 
     ``prefer`` forces one (``auto`` picks); None reads ``DXKIT_BACKEND``. A model kind
-    without an ONNX form (TF-IDF, RNN) always runs as it is under ``auto``.
+    without an ONNX form (TF-IDF, RNN) always runs as it is under ``auto``. ``mode``:
+    ``latency`` for a service, ``throughput`` for scoring files (see module).
 
     Raises:
         InputError: an unknown backend name, or ONNX forced on a non-encoder model.
@@ -268,7 +315,7 @@ def select_backend(
             found=f"backend {choice} for a {read_manifest(model_dir).get('kind')!r} model",
             fix=f"unset {ENV_BACKEND} or set it to auto",
         )
-    model = OnnxEncoderModel.load(model_dir, choice, threads=threads)
+    model = OnnxEncoderModel.load(model_dir, choice, threads=threads, mode=mode)
     return _with_calibration(model, model_dir)
 
 

@@ -2,10 +2,16 @@
 
 One run, one machine, the same cases for every backend. Reported per backend: batch
 throughput (cases/s over the validation cases), single-case p50/p95 latency for a
-~64- and a ~256-word-piece case, peak memory (RSS of a process of its own), the ratio to
-the Hugging Face pipeline, and top-1 agreement with the torch path and accuracy on the
-validation cases. Also the training throughput of the quick fine-tune and a profile of
-where inference time goes (torch.profiler for torch, cProfile for int8).
+~64- and a ~256-word-piece case, peak memory of the service (single cases) and of the
+batch run, each the peak RSS of a fresh process of its own, the ratio to the Hugging Face
+pipeline, and top-1 agreement with the torch path and accuracy on the validation cases.
+
+Quiet machine: timings on a shared machine measure its other users. Before each
+measurement the 1-minute load average is printed and, while it is above
+``QUIET_LOAD``, the benchmark waits (at most ``QUIET_WAIT_S``); the load averages at the
+start of each measurement are printed with the results. Also the training throughput of
+the quick fine-tune and a profile of where inference time goes (torch.profiler for torch,
+cProfile for int8).
 
 Data: DDXPlus case text from the shared data folder when present (its ``patients_dev.csv``
 subset), else the embedded synthetic generator. Without ``--model`` a MiniLM-L6 encoder is
@@ -27,9 +33,25 @@ from typing import Any
 
 from dxkit.cases.io import write_cases_jsonl
 from dxkit.cases.schema import Case, LabeledCase
+from dxkit.inference.bench_worker import PIPELINE_BATCH
 
 BACKENDS = ("pipeline", "torch", "onnx", "int8")
 MAX_TRAIN = 1400
+QUIET_LOAD = 1.5
+QUIET_WAIT_S = 120.0
+
+
+def wait_for_quiet(limit: float = QUIET_LOAD, patience: float = QUIET_WAIT_S) -> tuple[float, ...]:
+    """Wait (at most ``patience`` s) until the 1-min load average is <= ``limit``.
+
+    Returns the load averages (1, 5, 15 min) when the wait ended, quiet or not.
+    """
+    deadline = time.monotonic() + patience
+    load = os.getloadavg()
+    while load[0] > limit and time.monotonic() < deadline:
+        time.sleep(5)
+        load = os.getloadavg()
+    return tuple(round(x, 2) for x in load)
 
 
 def shared_data() -> Path:
@@ -90,10 +112,13 @@ def latency_cases(model_dir: Path, source: list[Case]) -> list[Case]:
     return out
 
 
-def run_worker(backend: str, model_dir: Path, work: Path, profile: bool) -> dict[str, Any]:
-    """Measure one backend in a fresh process; returns its JSON result."""
+def run_worker(
+    backend: str, task: str, model_dir: Path, work: Path, profile: bool
+) -> dict[str, Any]:
+    """Measure one backend's ``task`` (batch | single) in a fresh process; its JSON result."""
     command = [
         sys.executable, "-m", "dxkit.inference.bench_worker", "--backend", backend,
+        "--task", task,
         "--model", str(model_dir), "--cases", str(work / "val.jsonl"),
         "--latency-cases", str(work / "latency.jsonl"),
     ]  # fmt: skip
@@ -102,7 +127,7 @@ def run_worker(backend: str, model_dir: Path, work: Path, profile: bool) -> dict
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"{backend} worker failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"{backend} {task} worker failed:\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
@@ -110,31 +135,54 @@ def run_worker(backend: str, model_dir: Path, work: Path, profile: bool) -> dict
 def report(
     results: dict[str, dict[str, Any]], val: list[LabeledCase], meta: dict[str, Any]
 ) -> None:
-    """Print the comparison table, ratios, parity and profiles."""
+    """Print the comparison table, ratios, parity, load averages and profiles."""
     truth = [lc.label for lc in val]
     base = results["pipeline"]
     ref = results["torch"]["top1"]
-    print(f"\n{'backend':10s} {'cases/s':>8s} {'x pipe':>7s} {'p50@64':>7s} {'p95@64':>7s} "
-          f"{'p50@256':>8s} {'p95@256':>8s} {'x p95':>6s} {'peak MB':>8s} {'agree':>7s} "
-          f"{'top1':>6s}")  # fmt: skip
+    print(f"\n{'backend':9s} {'cases/s':>7s} {'x pipe':>6s} {'p50@64':>6s} {'p95@64':>6s} "
+          f"{'p50@256':>7s} {'p95@256':>7s} {'x p95':>6s} {'svc MB':>6s} {'batch MB':>8s} "
+          f"{'agree':>7s} {'top1':>5s}  load(batch; single)")  # fmt: skip
     for name, r in results.items():
         agree = sum(a == b for a, b in zip(r["top1"], ref, strict=True)) / len(ref)
         accuracy = sum(a == b for a, b in zip(r["top1"], truth, strict=True)) / len(truth)
         l64, l256 = r["lat_64"], r["lat_256"]
+        loads = "; ".join(" ".join(f"{x:.2f}" for x in r[k]) for k in ("load_batch", "load_single"))
         print(
-            f"{name:10s} {r['cases_per_s']:8.1f} {r['cases_per_s'] / base['cases_per_s']:6.2f}x "
-            f"{l64['p50']:7.1f} {l64['p95']:7.1f} {l256['p50']:8.1f} {l256['p95']:8.1f} "
-            f"{base['lat_256']['p95'] / l256['p95']:5.2f}x {r['peak_rss_mb']:8.1f} "
-            f"{agree:7.2%} {accuracy:6.3f}"
+            f"{name:9s} {r['cases_per_s']:7.1f} {r['cases_per_s'] / base['cases_per_s']:5.2f}x "
+            f"{l64['p50']:6.1f} {l64['p95']:6.1f} {l256['p50']:7.1f} {l256['p95']:7.1f} "
+            f"{base['lat_256']['p95'] / l256['p95']:5.2f}x {r['peak_service_mb']:6.0f} "
+            f"{r['peak_batch_mb']:8.0f} {agree:7.2%} {accuracy:5.3f}  {loads}"
         )
-    print("latency in ms per single case; 'x p95': pipeline p95@256 / this p95@256; "
-          "'agree': top-1 agreement with the dxkit torch path")  # fmt: skip
+    print("latency: ms per single case; 'x p95': pipeline p95@256 / this p95@256; 'svc MB' / "
+          "'batch MB': peak RSS of a fresh process answering single cases / scoring all cases; "
+          "'agree': top-1 agreement with the dxkit torch path; load: 1/5/15-min load "
+          "averages when each measurement started")  # fmt: skip
+    print(
+        f"pipeline: transformers pipeline('text-classification'), pipe(texts, "
+        f"batch_size={PIPELINE_BATCH}) for cases/s, pipe(text) per case for latency"
+    )
     speed, n_train = meta.get("train_cases_per_s", "n/a"), meta.get("n_train", "?")
     print(f"training throughput: {speed} cases/s "
           f"(1 epoch, MiniLM-L6, 4 of 6 layers frozen, {n_train} cases)")  # fmt: skip
     for name in ("torch", "int8"):
         if "profile" in results[name]:
             print(f"\nprofile of {name} on 64 cases:\n{results[name]['profile']}")
+
+
+def measure(backend: str, model_dir: Path, work: Path) -> dict[str, Any]:
+    """Both tasks of one backend, each in a fresh process started on a quiet machine."""
+    result: dict[str, Any] = {}
+    for task in ("batch", "single"):
+        load = wait_for_quiet()
+        print(f"  {backend} {task}: load average {load}", flush=True)
+        profile = task == "batch" and backend in ("torch", "int8")
+        out = run_worker(backend, task, model_dir, work, profile)
+        result.update(out)
+        result[f"load_{task}"] = load
+        result[f"peak_{'service' if task == 'single' else task}_mb"] = out["peak_rss_mb"]
+        if backend in ("onnx", "int8") and out["imported"]:
+            raise RuntimeError(f"the {backend} worker imported {out['imported']}")
+    return result
 
 
 def run_benchmark(
@@ -158,7 +206,8 @@ def run_benchmark(
                                              "n_train": len(train)}))  # fmt: skip
     meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
     try:
-        fresh = "model.int8.onnx" in read_sidecar(model_dir)["files"]
+        sidecar = read_sidecar(model_dir)  # an export without "fused" predates fusion
+        fresh = "model.int8.onnx" in sidecar["files"] and "fused" in sidecar
         from dxkit.inference.backends import OnnxEncoderModel
 
         OnnxEncoderModel.load(model_dir, "int8")
@@ -175,7 +224,7 @@ def run_benchmark(
     results = {}
     for backend in BACKENDS:
         start = time.perf_counter()
-        results[backend] = run_worker(backend, model_dir, work, backend in ("torch", "int8"))
+        results[backend] = measure(backend, model_dir, work)
         print(f"  measured {backend} in {time.perf_counter() - start:.0f} s", flush=True)
     report(results, val, meta)
     return results

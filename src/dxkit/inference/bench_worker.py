@@ -1,12 +1,16 @@
 """One backend of the speed benchmark, measured in a process of its own.
 
-Why a subprocess per backend: peak memory (``ru_maxrss``) is a property of a process, and
-the int8 service must be measured without the torch that the other backends import. Run
-by :mod:`dxkit.inference.bench`; prints one JSON object on its last line.
+Why a subprocess per backend *and task*: peak memory is a property of a process. The
+``single`` task is the service (one case a call, latency mode) and the ``batch`` task is
+file scoring (all validation cases, throughput mode); measured in one process, the
+service's peak would be the batch run's. The ONNX backends never import torch or
+transformers here (torch alone is ~300 MB resident). Run by :mod:`dxkit.inference.bench`;
+prints one JSON object on its last line.
 
 Backends: ``pipeline`` (Hugging Face ``pipeline("text-classification")`` in eager
-PyTorch over the same fine-tuned weights, the usual way), ``torch`` (dxkit's PyTorch
-path), ``onnx`` and ``int8`` (ONNX Runtime).
+PyTorch over the same fine-tuned weights, the usual way: ``pipe(texts, batch_size=16)``
+for the batch figure, ``pipe(text)`` per case for latency, truncating at the model's
+``max_length``), ``torch`` (dxkit's PyTorch path), ``onnx`` and ``int8`` (ONNX Runtime).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from typing import Any
 from dxkit.cases.io import read_cases
 from dxkit.cases.schema import Case
 from dxkit.features.text import case_to_text
+
+PIPELINE_BATCH = 16
 
 
 def hf_pipeline(model_dir: Path, labels: list[str], max_length: int) -> Any:
@@ -65,15 +71,20 @@ def hf_pipeline(model_dir: Path, labels: list[str], max_length: int) -> Any:
     pipe = pipeline("text-classification", model=model, tokenizer=tokenizer, device=-1)
     kwargs = {"truncation": True, "max_length": max_length, "top_k": 1}
 
-    def top1(cases: list[Case], batch_size: int = 32) -> list[str]:
+    def top1(cases: list[Case]) -> list[str]:
         texts = [case_to_text(c, flag_keys=False) for c in cases]
-        out: Any = pipe(texts, batch_size=batch_size, **kwargs)
+        if len(texts) == 1:  # a single case, called as a service would
+            one: Any = pipe(texts[0], **kwargs)
+            return [one[0]["label"]]
+        out: Any = pipe(texts, batch_size=PIPELINE_BATCH, **kwargs)
         return [row[0]["label"] for row in out]
 
     return top1
 
 
-def load_backend(name: str, model_dir: Path) -> tuple[Callable[[list[Case]], list[str]], Any]:
+def load_backend(
+    name: str, model_dir: Path, mode: str = "throughput"
+) -> tuple[Callable[[list[Case]], list[str]], Any]:
     """A ``cases -> top-1 labels`` function for the backend, and its underlying model."""
     if name == "pipeline":
         from dxkit.models.base import read_manifest
@@ -88,7 +99,9 @@ def load_backend(name: str, model_dir: Path) -> tuple[Callable[[list[Case]], lis
     else:
         from dxkit.inference.backends import OnnxEncoderModel
 
-        model = OnnxEncoderModel.load(model_dir, name)
+        model = OnnxEncoderModel.load(
+            model_dir, name, mode="latency" if mode == "latency" else "throughput"
+        )
 
     def top1(cases: list[Case]) -> list[str]:
         proba = model.predict_proba(cases)
@@ -147,32 +160,45 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="one backend of the speed benchmark")
-    parser.add_argument("--backend", required=True)
-    parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--cases", type=Path, required=True)
-    parser.add_argument("--latency-cases", type=Path, required=True)
-    parser.add_argument("--reps", type=int, default=40)
-    parser.add_argument("--profile", action="store_true")
-    args = parser.parse_args()
+def run_batch(args: argparse.Namespace) -> dict[str, Any]:
+    """Throughput over all cases (after a warm-up), their top-1 labels, optional profile."""
     cases = read_cases(args.cases)
-    predict, _ = load_backend(args.backend, args.model)
+    predict, _ = load_backend(args.backend, args.model, "throughput")
     predict(cases[:16])  # warm-up: lazy initialisation, allocator
     start = time.perf_counter()
     top1 = predict(cases)
     seconds = time.perf_counter() - start
-    result: dict[str, Any] = {
-        "backend": args.backend,
-        "cases_per_s": round(len(cases) / seconds, 1),
-        "top1": top1,
-    }
+    result: dict[str, Any] = {"cases_per_s": round(len(cases) / seconds, 1), "top1": top1}
+    if args.profile:
+        result["profile"] = _profile(args.backend, predict, cases[:64])
+    return result
+
+
+def run_single(args: argparse.Namespace) -> dict[str, Any]:
+    """Single-case latency (p50/p95 in ms) of each latency case, as a service calls it."""
+    predict, _ = load_backend(args.backend, args.model, "latency")
+    result: dict[str, Any] = {}
     for case in read_cases(args.latency_cases):
         times = _latency(predict, case, args.reps)
         result[f"lat_{case.case_id}"] = {"p50": _pct(times, 50), "p95": _pct(times, 95)}
-    if args.profile:
-        result["profile"] = _profile(args.backend, predict, cases[:64])
-    result["peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="one backend of the speed benchmark")
+    parser.add_argument("--backend", required=True)
+    parser.add_argument("--task", choices=("batch", "single"), required=True)
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--cases", type=Path, required=True)
+    parser.add_argument("--latency-cases", type=Path, required=True)
+    parser.add_argument("--reps", type=int, default=60)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    result = run_batch(args) if args.task == "batch" else run_single(args)
+    import sys
+
+    heavy = sorted(m for m in ("torch", "transformers") if m in sys.modules)
+    result.update(backend=args.backend, peak_rss_mb=peak_rss_mb(), imported=heavy)
     print(json.dumps(result))
 
 

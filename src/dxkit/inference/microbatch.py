@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -68,7 +69,9 @@ class MicroBatcher(Generic[X, Y]):
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue = max_queue
-        self.batch_sizes: list[int] = []  # sizes of the batches run so far (for metrics)
+        # sizes of the most recent batches (for metrics and tests); bounded, so a service
+        # that runs for months does not grow a list per request
+        self.batch_sizes: deque[int] = deque(maxlen=4096)
         self._queue: asyncio.Queue[_Pending[X, Y]] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None

@@ -150,25 +150,34 @@ class _ParquetWriter:
     """Complete part files under ``OUT.parts/``, merged into ``OUT`` by :meth:`close`."""
 
     def __init__(self, out: Path) -> None:
-        import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
         self.out, self.parts = out, out.with_name(out.name + ".parts")
+        if out.exists():
+            # a finished earlier run: OUT only appears after every part was merged into it,
+            # so parts still there are leftovers of a crash during the clean-up and OUT is
+            # complete; its rows become the first part (a later merge rewrites it)
+            shutil.rmtree(self.parts, ignore_errors=True)
+            self.parts.mkdir(parents=True)
+            os.replace(out, self.parts / _part_name(0))
         self.parts.mkdir(parents=True, exist_ok=True)
-        if out.exists():  # a finished earlier run: its rows become the first part
-            os.replace(out, self.parts / "part-000000000000.parquet")
         self.done = 0
         for part in sorted(self.parts.glob("part-*.parquet")):
-            if int(part.stem.split("-")[1]) != self.done:
+            if part.name != _part_name(self.done):
                 raise _stale(self.parts, f"part {part.name} does not follow row {self.done}")
-            self.done += int(pq.ParquetFile(part).metadata.num_rows)
+            meta = _part_meta(part, self.parts)
+            rows = int(meta.num_rows)
+            last = _last_row_number(part) if rows else self.done - 1
+            if last != self.done + rows - 1:
+                raise _stale(self.parts, f"part {part.name} ends with row {last}")
+            self.done += rows
 
     def write(self, rows: list[dict[str, Any]]) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # type: ignore[import-untyped]
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
         columns = {name: [r[name] for r in rows] for name in COLUMNS}
         columns["top"] = [json.dumps(t, ensure_ascii=False) for t in columns["top"]]
-        target = self.parts / f"part-{rows[0]['row']:012d}.parquet"
+        target = self.parts / _part_name(int(rows[0]["row"]))
         tmp = target.with_suffix(".tmp")
         pq.write_table(pa.table(columns), tmp)
         with tmp.open("rb") as handle:
@@ -189,6 +198,29 @@ class _ParquetWriter:
                 writer.write_table(pq.read_table(part))
         os.replace(tmp, self.out)
         shutil.rmtree(self.parts, ignore_errors=True)
+
+
+def _part_name(first_row: int) -> str:
+    return f"part-{first_row:012d}.parquet"
+
+
+def _part_meta(part: Path, parts: Path) -> Any:
+    """A part's footer; parts are renamed into place complete, so a bad one is foreign."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(part).metadata
+    except Exception:  # pyarrow's ArrowInvalid and friends
+        raise _stale(parts, f"part {part.name} is not a readable Parquet file") from None
+
+
+def _last_row_number(part: Path) -> int:
+    """The ``row`` value of a part's last row (the part's last row group only is read)."""
+    import pyarrow.parquet as pq
+
+    handle = pq.ParquetFile(part)
+    group = handle.read_row_group(handle.num_row_groups - 1, columns=["row"])
+    return int(group.column("row")[-1].as_py())
 
 
 def _rows(model: DiagnosisModel, numbers: list[int], cases: list[Case], top: int) -> list[Any]:
