@@ -34,13 +34,43 @@ def train(
     ] = 0.8,
     seed: Annotated[int, typer.Option(help="random seed of the split and the trees")] = 0,
     threads: Annotated[int, typer.Option(help="CPU threads for boosting")] = 1,
+    calibration: Annotated[
+        str, typer.Option(help="risk calibration: isotonic, or platt for small data sets")
+    ] = "isotonic",
+    engine: Annotated[
+        str, typer.Option(help="boosting library: auto (LightGBM if installed), lightgbm, sklearn")
+    ] = "auto",
+    risk_now: Annotated[
+        bool, typer.Option(help="also train the multi-cut model behind the risk-now curve")
+    ] = True,
+    model: Annotated[
+        str, typer.Option(help="gbm (gradient boosting, default) or grud (recurrent GRU-D)")
+    ] = "gbm",
     limit: LimitOpt = None,
 ) -> None:
-    """Train the boosting forecaster, calibrate it and choose the alert threshold."""
+    """Train a forecaster, calibrate it and choose the alert threshold."""
+    from dxkit.errors import InputError
     from dxkit.forecast.gbm import GbmConfig
+    from dxkit.forecast.grud import GrudConfig
     from dxkit.forecast.workflow import train_forecast
 
-    config = GbmConfig(hours=hours, alert_sensitivity=sensitivity, seed=seed, threads=threads)
+    config: GbmConfig | GrudConfig
+    if model == "gbm":
+        config = GbmConfig(
+            hours=hours,
+            alert_sensitivity=sensitivity,
+            seed=seed,
+            threads=threads,
+            calibration=calibration,
+            engine=engine,
+            now_model=risk_now,
+        )
+    elif model == "grud":
+        config = GrudConfig(hours=hours, alert_sensitivity=sensitivity, seed=seed, threads=threads)
+    else:
+        raise InputError(
+            "--model", expected="gbm or grud", found=repr(model), fix="pass --model gbm or grud"
+        )
     summary = train_forecast(data, outcomes, out, config, limit=limit)
     valid = summary["validation"]
     print(
@@ -48,6 +78,9 @@ def train(
         f"in {summary['train_seconds']} s; validation AUROC {valid['auroc']:.3f}, "
         f"AUPRC {valid['auprc']:.3f}, ECE {valid['ece']:.3f}"
     )
+    now = summary.get("risk_now_validation")
+    if now:
+        print(f"risk-now model (all cuts, held-out stays): AUROC {now['auroc']:.3f}")
     print(summary["alert"])
     warnings = ", ".join(f"{k} {v}" for k, v in summary["warnings"].items()) or "none"
     print(f"data-quality warnings: {warnings}")
@@ -61,14 +94,28 @@ def evaluate(
     outcomes: OutcomesOpt,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     limit: LimitOpt = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="also write an HTML report: ROC/PR against scores, timelines"),
+    ] = None,
 ) -> None:
     """Score a saved forecaster against outcomes, beside the SAPS-I and SOFA columns."""
     from dxkit.forecast.workflow import evaluate_forecast
 
+    if html is not None:  # a bad --html fails before minutes of scoring, not after
+        from dxkit.report.html import check_output_file
+
+        check_output_file(html, "--html")
     result = evaluate_forecast(model_dir, data, outcomes, limit=limit)
+    if html is not None:
+        from dxkit.forecast.report import report_for_model
+
+        report_for_model(html, model_dir, data, outcomes, limit=limit)
     if as_json:
         print(json.dumps(result))
         return
+    if html is not None:
+        print(f"report written to {html}")
     print(f"n {result['n']}, {result['hours']} h model")
     for name, row in (("model", result), ("SAPS-I", result["saps_i"]), ("SOFA", result["sofa"])):
         print(

@@ -17,7 +17,7 @@ from dxkit.forecast.physionet import load_physionet, read_outcomes
 from dxkit.forecast.workflow import with_outcomes
 
 FAST = GbmConfig(hours=24, max_iter=40, learning_rate=0.2, min_samples_leaf=5, max_features=1.0,
-                 valid_fraction=0.3)  # fmt: skip
+                 valid_fraction=0.3, now_min_samples_leaf=20)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +35,10 @@ def test_fit_separates_sick_stays_and_round_trips(fitted, tmp_path: Path) -> Non
     model.save(tmp_path / "m")
     manifest = json.loads((tmp_path / "m" / "dxkit-model.json").read_text())
     assert manifest["kind"] == "forecast-gbm" and manifest["config"]["hours"] == 24
+    assert manifest["now"]["risk_calibration"]["method"] == "isotonic"
     loaded = load_forecaster(tmp_path / "m")
     assert np.allclose(loaded.predict_proba(records), risk)
+    assert np.allclose(loaded.risk_curve(records[0]), model.risk_curve(records[0]))
     assert loaded.alert == model.alert
 
 
@@ -45,7 +47,9 @@ def test_risk_curve_and_top_signals(fitted) -> None:  # type: ignore[no-untyped-
     sick = records[0]  # every 4th stay is sick; record 0 is one
     curve = model.risk_curve(sick)
     assert curve.shape == (24,) and np.isfinite(curve).all()
-    assert curve[-1] == pytest.approx(model.predict_proba([sick])[0])
+    # the risk-now model is a second model: close to the dedicated one at the cut
+    assert abs(curve[-1] - model.predict_proba([sick])[0]) < 0.2
+    assert model.now_validation["auroc"] > 0.9
     top = top_signals(model, sick, top=3)
     assert top and top[0].delta > 0
     assert {c.signal for c in top} & {"heart_rate", "sbp_ni", "lactate", "news2", "qsofa"}
@@ -72,3 +76,35 @@ def test_metrics_and_alert_policy_by_hand() -> None:
     assert risk_metrics(y, risk)["n"] == 5
     with pytest.raises(InputError, match="outcomes 0/1 and finite risks"):
         auroc([0, 1], [0.1, float("nan")])
+
+
+def test_risk_now_curve_is_defined_every_hour_and_smooth(fitted) -> None:  # type: ignore[no-untyped-def]
+    """Multi-cut training: no NaN at any hour, bounded jumps, sick stays rise early."""
+    model, records, y = fitted
+    curves = np.vstack([model.risk_curve(r) for r in records])  # (80, 24)
+    assert curves.shape == (80, 24) and np.isfinite(curves).all()
+    assert ((curves >= 0) & (curves <= 1)).all()
+    assert np.abs(np.diff(curves, axis=1)).mean() < 0.1
+    # from hour 6 on, the curve already separates the sick stays (in distribution early)
+    assert auroc(y, curves[:, 5]) > 0.9
+
+
+def test_platt_calibration_and_sklearn_engine(fitted) -> None:  # type: ignore[no-untyped-def]
+    _, records, y = fitted
+    config = GbmConfig(**{**FAST.__dict__, "calibration": "platt", "engine": "sklearn",
+                          "now_model": False})  # fmt: skip
+    model = GbmForecaster(config).fit(records, y)
+    assert model.calibration.to_dict()["method"] == "platt"
+    risk = model.predict_proba(records)
+    assert auroc(y, risk) > 0.95 and ((risk > 0) & (risk < 1)).all()
+    # no risk-now model: the curve falls back to the dedicated model at every hour
+    assert model.risk_curve(records[0])[-1] == pytest.approx(risk[0])
+    with pytest.raises(InputError, match="forecast option calibration: expected isotonic or"):
+        GbmConfig(calibration="beta")
+    with pytest.raises(InputError, match="forecast option engine"):
+        GbmConfig(engine="xgb")
+
+
+def test_now_cuts() -> None:
+    assert GbmConfig(hours=24).now_cuts() == [2.0, 4.0, 6.0, 12.0, 18.0, 24.0]
+    assert GbmConfig(hours=5, now_step=6).now_cuts() == [2.0, 4.0, 5.0]

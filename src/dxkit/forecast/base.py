@@ -86,23 +86,30 @@ def load_forecaster(path: Path) -> ForecastModel:
     path = Path(path)
     manifest = read_manifest(path)
     kind = manifest.get("kind")
+    loader: type[ForecastModel]
     if kind == "forecast-gbm":
         from dxkit.forecast.gbm import GbmForecaster
 
-        try:
-            return GbmForecaster.load(path)
-        except ModelFormatError:
-            raise
-        except Exception as exc:  # truncated joblib file, missing keys
-            raise ModelFormatError(
-                "forecast model",
-                expected=f"a complete model written by `dxkit forecast train` in {path}",
-                found=f"a damaged or incomplete model ({type(exc).__name__})",
-                fix="retrain the model into a fresh --out directory",
-            ) from None
-    raise ModelFormatError(
-        "forecast model kind",
-        expected="a model written by `dxkit forecast train` (kind forecast-gbm)",
-        found=repr(kind),
-        fix="pass a forecast model directory, or upgrade dxkit",
-    )
+        loader = GbmForecaster
+    elif kind == "forecast-grud":
+        from dxkit.forecast.grud import GrudForecaster
+
+        loader = GrudForecaster
+    else:
+        raise ModelFormatError(
+            "forecast model kind",
+            expected="a model written by dxkit (kind forecast-gbm or forecast-grud)",
+            found=repr(kind),
+            fix="pass a forecast model directory, or upgrade dxkit",
+        )
+    try:
+        return loader.load(path)
+    except ModelFormatError:
+        raise
+    except Exception as exc:  # truncated joblib file, missing keys
+        raise ModelFormatError(
+            "forecast model",
+            expected=f"a complete model written by `dxkit forecast train` in {path}",
+            found=f"a damaged or incomplete model ({type(exc).__name__})",
+            fix="retrain the model into a fresh --out directory",
+        ) from None

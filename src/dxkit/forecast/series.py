@@ -102,13 +102,16 @@ class TimeSeriesRecord:
         for j, key in enumerate(keys):
             series = self.signals.get(key)
             times, vals = series.clean(until=float(hours)) if series else (np.empty(0),) * 2
+            if times.size == 0:  # never measured: time since "admission" at each bin end
+                delta[:, j] = ends
+                continue
             bins = np.floor(times).astype(int)
             inside = bins < hours
             values[bins[inside], j] = vals[inside]  # later readings overwrite: last wins
             mask[bins[inside], j] = 1.0
             last_idx = np.searchsorted(times, ends, side="left") - 1  # (T,) readings < end
             last_t = np.where(last_idx >= 0, times[np.maximum(last_idx, 0)], 0.0)
-            delta[:, j] = ends - last_t if times.size else ends
+            delta[:, j] = ends - last_t
         return HourlyGrid(keys, values, mask, delta)
 
 

@@ -74,14 +74,23 @@ def score_metrics(y: np.ndarray, score: np.ndarray, seed: int = 0) -> dict[str, 
 def train_forecast(
     data: Path, outcomes: Path, out: Path, config: Any, *, limit: int | None = None
 ) -> dict[str, Any]:
-    """Load, train a :class:`~dxkit.forecast.gbm.GbmForecaster`, save it; return a summary."""
+    """Load, train the forecaster ``config`` describes, save it; return a summary.
+
+    A :class:`~dxkit.forecast.grud.GrudConfig` trains the recurrent GRU-D model; any
+    other config (a :class:`~dxkit.forecast.gbm.GbmConfig`) the boosting model.
+    """
     import time
 
     from dxkit.forecast.gbm import GbmForecaster
+    from dxkit.forecast.grud import GrudConfig, GrudForecaster
 
     records, y, _ = with_outcomes(load_physionet(data, limit=limit), read_outcomes(outcomes))
     start = time.perf_counter()
-    model = GbmForecaster(config).fit(records, y)
+    model: GbmForecaster | GrudForecaster
+    if isinstance(config, GrudConfig):
+        model = GrudForecaster(config).fit(records, y)
+    else:
+        model = GbmForecaster(config).fit(records, y)
     seconds = time.perf_counter() - start
     model.save(out)
     return {
@@ -90,6 +99,7 @@ def train_forecast(
         "hours": model.hours,
         "train_seconds": round(seconds, 1),
         "validation": model.validation,
+        "risk_now_validation": getattr(model, "now_validation", None),
         "alert": model.alert.describe() if model.alert else None,
         "warnings": warning_counts(records),
         "out": str(out),
@@ -123,6 +133,7 @@ def predict_forecast(
     """
     from dxkit.forecast.explain import top_signals
     from dxkit.forecast.gbm import GbmForecaster
+    from dxkit.forecast.grud import GrudForecaster
 
     model = load_forecaster(model_dir)
     records = load_physionet(data)
@@ -147,6 +158,8 @@ def predict_forecast(
         }
         if isinstance(model, GbmForecaster):
             answer["top_signals"] = [c.to_dict() for c in top_signals(model, rec, top=top)]
+        elif isinstance(model, GrudForecaster):
+            answer["top_signals"] = [c.to_dict() for c in model.top_signals(rec, top=top)]
         answer["warnings"] = [w.message for w in rec.warnings]
         answers.append(answer)
     return answers

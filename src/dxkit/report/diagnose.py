@@ -6,8 +6,9 @@ fails as a whole with the offending case id and nothing is half-written.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,9 +20,20 @@ from dxkit.knowledge.loader import KnowledgeBase, load_knowledge_base
 from dxkit.knowledge.schema import Condition, Triage
 from dxkit.models.base import DiagnosisModel
 from dxkit.quality.validate import ValidationResult, validate_case
-from dxkit.report.differential import Differential, ModelInfo, RankedCondition
+from dxkit.report.differential import (
+    Differential,
+    ForecastSummary,
+    ModelInfo,
+    RankedCondition,
+    SignalContribution,
+)
 from dxkit.triage.combine import combine_triage
 from dxkit.triage.news2 import news2
+
+if TYPE_CHECKING:
+    from dxkit.forecast.base import ForecastModel
+
+TREND_HOURS = 6  # trends compare now with this many hours earlier
 
 
 def validate_all(cases: Sequence[Case], *, strict: bool = True) -> list[ValidationResult]:
@@ -91,6 +103,7 @@ def diagnose(
     evidence: int = 0,
     alpha: float | None = None,
     predict: Callable[[Sequence[Case]], np.ndarray] | None = None,
+    forecaster: ForecastModel | None = None,
 ) -> list[Differential]:
     """Differentials for ``cases`` from ``model`` (validated, ranked, triaged).
 
@@ -99,6 +112,8 @@ def diagnose(
     ``alpha`` draws the conformal sets at that error rate instead of the one the model
     was calibrated at (from the same calibration scores). ``predict`` stands in for
     ``model.predict_proba`` on the validated cases (the service's micro-batcher).
+    Cases with at least two timed observations of bedside signals gain a ``forecast``
+    section (see :func:`forecast_section`); ``forecaster`` adds the model's risk to it.
     """
     if top < 1:
         raise InputError("top", expected="an integer >= 1", found=str(top), fix="pass --top 5")
@@ -165,6 +180,7 @@ def diagnose(
                 triage=triage,
                 warnings=list(result.warnings),
                 model=info,
+                forecast=forecast_section(result.case, forecaster),
                 **conformal,
             )
         )
@@ -203,3 +219,87 @@ def _prediction_sets(
 
     sets: list[list[int]] = conformal.predict_sets(proba, [subgroup_key(c) for c in cases])
     return sets
+
+
+def has_time_series(case: Case) -> bool:
+    """At least two timed observations of signals the forecaster reads.
+
+    The cheap test (two timed observations at all) runs first, so cases without series
+    never import the forecasting stage.
+    """
+    timed = [o.code for o in case.observations if o.time is not None]
+    if len(timed) < 2:
+        return False
+    from dxkit.forecast.signals import by_loinc
+
+    known = by_loinc()
+    return sum(code in known for code in timed) >= 2
+
+
+def _num(value: float) -> float | None:
+    return round(float(value), 4) if math.isfinite(value) else None
+
+
+def _trend(now: float, before: float, step: float) -> str:
+    if not (math.isfinite(now) and math.isfinite(before)):
+        return "unknown"
+    change = now - before
+    return "rising" if change >= step else "falling" if change <= -step else "stable"
+
+
+def forecast_section(case: Case, forecaster: ForecastModel | None = None) -> ForecastSummary | None:
+    """The case's forecast section, or ``None`` when it has no bedside time series.
+
+    Early-warning scores are computed hourly from the first timed observation to the
+    last; with a ``forecaster`` the risk now (at the hour of the last reading, capped
+    at the model's horizon), its 6-hour change and the signals that raised it are added.
+    """
+    if not has_time_series(case):
+        return None
+    from dxkit.forecast.scores import score_timeline
+    from dxkit.forecast.series import records_from_cases
+
+    [record] = records_from_cases([case])
+    last = record.last_time()
+    span = min(max(math.ceil(last), 1), 240)
+    scores = score_timeline(record, span)
+    now = min(max(math.ceil(last), 1), span) - 1
+    before = max(now - TREND_HOURS, 0)
+    news = scores.news2
+    fields: dict[str, Any] = {
+        "hours_observed": round(last, 2),
+        "news2_hourly": [_num(v) for v in news],
+        "news2_now": _num(news[now]),
+        "news2_max": _num(float(np.nanmax(news))) if np.isfinite(news).any() else None,
+        "news2_trend": _trend(float(news[now]), float(news[before]), 2.0),
+        "qsofa_now": _num(scores.qsofa[now]),
+        "sofa_now": _num(scores.sofa[now]),
+        "warnings": list(record.warnings),
+    }
+    if forecaster is not None:
+        fields.update(_model_fields(forecaster, record, last))
+    return ForecastSummary(**fields)
+
+
+def _model_fields(model: ForecastModel, record: Any, last: float) -> dict[str, Any]:
+    """Risk now, its trend, the alert flag and the top signals from a forecaster."""
+    curve = model.risk_curve(record)  # (hours,), point t: data up to hour t + 1
+    now = min(math.floor(last), curve.size - 1)
+    before = max(now - TREND_HOURS, 0)
+    risk = float(curve[now])
+    if hasattr(model, "top_signals"):
+        found = model.top_signals(record, top=3)
+    else:
+        from dxkit.forecast.explain import top_signals
+        from dxkit.forecast.gbm import GbmForecaster
+
+        found = top_signals(model, record, top=3) if isinstance(model, GbmForecaster) else []
+    return {
+        "risk_now": round(risk, 4),
+        "risk_trend": _trend(risk, float(curve[before]), 0.02),
+        "risk_change_6h": round(risk - float(curve[before]), 4),
+        "alert": None if model.alert is None else bool(risk >= model.alert.threshold),
+        "horizon_hours": int(model.hours),
+        "top_signals": [SignalContribution(**c.to_dict()) for c in found],
+        "model_id": str(getattr(model, "model_id", type(model).__name__)),
+    }

@@ -46,6 +46,44 @@ class ModelInfo(BaseModel):
     trained_at: str | None = None
 
 
+class SignalContribution(BaseModel):
+    """One measured signal that raised the forecast risk (occlusion: risk with minus without)."""
+
+    model_config = ConfigDict(frozen=True)
+    signal: str
+    delta: float
+    last_time: float | None = None  # hours since the case's first timed observation
+    last_value: float | None = None
+    unit: str = ""
+    readings: int = 0
+
+
+class ForecastSummary(BaseModel):
+    """Where the case's bedside series are heading: early-warning scores and model risk.
+
+    Present only when the case has timed observations of forecast signals. Without a
+    forecast model only the score timeline is filled (it needs no model); times are
+    hours since the case's first timed observation.
+    """
+
+    model_config = ConfigDict(frozen=True)
+    hours_observed: float
+    news2_hourly: list[float | None] = Field(default_factory=list)  # at the end of each hour
+    news2_now: float | None = None
+    news2_max: float | None = None
+    news2_trend: str = "unknown"  # rising / falling / stable over the last 6 h
+    qsofa_now: float | None = None
+    sofa_now: float | None = None
+    risk_now: float | None = Field(default=None, ge=0, le=1)
+    risk_trend: str = "unknown"
+    risk_change_6h: float | None = None
+    alert: bool | None = None  # risk now at or above the model's alert threshold
+    horizon_hours: int | None = None  # the model predicts in-hospital death from this window
+    top_signals: list[SignalContribution] = Field(default_factory=list)
+    model_id: str | None = None
+    warnings: list[QualityWarning] = Field(default_factory=list)
+
+
 class Differential(BaseModel):
     """Ranked conditions, triage, data-quality warnings and provenance for one case."""
 
@@ -60,6 +98,7 @@ class Differential(BaseModel):
     abstain_reason: str = ""
     warnings: list[QualityWarning] = Field(default_factory=list)
     model: ModelInfo
+    forecast: ForecastSummary | None = None  # only for cases with bedside time series
     disclaimer: str = DISCLAIMER
 
     @property
