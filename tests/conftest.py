@@ -13,6 +13,9 @@ from dxkit.knowledge.schema import Condition, Symptom
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# `dxkit train`/`evaluate` record runs in MLflow by default; tests that check tracking
+# switch it on with their own throw-away store, the rest stay fast and leave no store.
+os.environ.setdefault("DXKIT_TRACK", "0")
 
 SHARED_DATA = Path(
     os.environ.get(

@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -20,6 +20,8 @@ from rich.console import Console
 from dxkit.cli_deid import register as register_deid_commands
 from dxkit.cli_export import register as register_inference_commands
 from dxkit.cli_forecast import register as register_forecast_commands
+from dxkit.cli_mlops import NprocOpt, RegisterOpt, TrackingUriOpt, TrackOpt
+from dxkit.cli_mlops import register as register_mlops_commands
 from dxkit.cli_report import register as register_report_commands
 from dxkit.cli_serve import register as register_serve_commands
 from dxkit.errors import DxkitError, InputError
@@ -128,35 +130,60 @@ def train(
         int | None, typer.Option(help="passes over the data (rnn, encoder; default: model's)")
     ] = None,
     deid: DeidOpt = True,
+    nproc: NprocOpt = 1,
+    track_on: TrackOpt = True,
+    tracking_uri: TrackingUriOpt = None,
+    register: RegisterOpt = None,
 ) -> None:
     """Train a model on a data file (or the synthetic cohort) and save it to --out."""
     from dxkit.calibrate.conformal import check_alpha
+    from dxkit.cli_mlops import check_tracking, save_reference, track, train_in_processes
     from dxkit.models.shared import check_model_out
-    from dxkit.pipeline import fit_model, load_training_data
+    from dxkit.pipeline import fit_model, keep_valid, load_training_data
+    from dxkit.train.distributed import check_nproc
 
     check_model_out(out)
     check_alpha(alpha)
+    check_nproc(model, nproc)
+    check_tracking(track_on, tracking_uri, register)
     labeled = load_training_data(
         data, fmt, n=n, seed=seed, limit=limit, console=console, deidentify=deid
     )
+    options: dict[str, Any] = {
+        "seed": seed,
+        "soft": soft,
+        "calibrate": calibrate,
+        "augment_factor": augment,
+    }
+    options |= {"alpha": alpha, "epochs": epochs}
     started = time.perf_counter()
-    fitted, dropped = fit_model(
-        model,
-        labeled,
-        seed=seed,
-        console=console,
-        soft=soft,
-        calibrate=calibrate,
-        augment_factor=augment,
-        alpha=alpha,
-        epochs=epochs,
-    )
+    if nproc > 1:
+        fitted = train_in_processes(model, labeled, out, nproc, options)
+        dropped = len(labeled) - len(keep_valid(labeled)[0])
+    else:
+        fitted, dropped = fit_model(model, labeled, console=console, **options)
     seconds = time.perf_counter() - started
-    fitted.save(out)
+    if nproc == 1:
+        fitted.save(out)
+    save_reference(out, fitted, labeled)
     console.print(
         f"trained {model} on {len(labeled) - dropped} cases, {len(fitted.labels)} labels, "
         f"in {seconds:.1f}s ({dropped} rejected by validation); saved to {out}"
     )
+    report = getattr(fitted, "report", None)
+    track(
+        track_on,
+        console,
+        command="train",
+        uri=tracking_uri,
+        params={"model": model, "data": data, "format": fmt, "n": n, "limit": limit,
+                "deid": deid, "nproc": nproc, **options},
+        metrics={"n_cases": len(labeled) - dropped, "n_rejected": dropped,
+                 "n_labels": len(fitted.labels), "seconds": seconds,
+                 **(report if isinstance(report, dict) else {})},
+        model_dir=out,
+        register=register,
+    )  # fmt: skip
 
 
 @app.command()
@@ -176,18 +203,26 @@ def evaluate(
         Path | None, typer.Option(help="model card path (default: the --html path with .md)")
     ] = None,
     deid: DeidOpt = True,
+    track_on: TrackOpt = True,
+    tracking_uri: TrackingUriOpt = None,
 ) -> None:
     """Score a saved model on a data file: accuracy, calibration, differential, subgroups."""
+    from dxkit.cli_mlops import check_tracking, track
     from dxkit.models.base import load_model
     from dxkit.pipeline import evaluate_model, load_training_data
     from dxkit.render import metrics_table, subgroup_table
     from dxkit.report.html import check_output_file
+    from dxkit.tracking.registry import is_registry_uri, resolve_model_uri
 
     if card is None and html_out is not None:
         card = html_out.with_suffix(".md")
     for option, target in (("--html", html_out), ("--card", card)):
         if target is not None:
             check_output_file(target, option)
+    check_tracking(track_on, tracking_uri, None)
+    model_ref = str(model_dir)
+    if is_registry_uri(model_ref):  # models:/NAME/VERSION: fetched from the registry
+        model_dir = resolve_model_uri(model_ref, tracking=tracking_uri)
     fitted = load_model(model_dir)
     quiet = Console(stderr=True, quiet=as_json)
     labeled = load_training_data(
@@ -208,6 +243,16 @@ def evaluate(
         examples = explained_examples(fitted, labeled)
         write_html_report(html_out, model_info(model_dir), metrics, figures, examples, name)
         quiet.print(f"HTML report written to {html_out}")
+    track(
+        track_on,
+        quiet,
+        command="evaluate",
+        uri=tracking_uri,
+        params={"model": model_ref, "model_id": getattr(fitted, "model_id", None), "data": name,
+                "format": fmt, "limit": limit, "deid": deid},
+        metrics=metrics,
+        files=[html_out, card],
+    )  # fmt: skip
     if as_json:
         print(json.dumps(metrics, ensure_ascii=False))
         return
@@ -280,6 +325,7 @@ register_serve_commands(app)
 register_inference_commands(app)
 register_forecast_commands(app)
 register_report_commands(app)
+register_mlops_commands(app)
 
 
 def _config(build: Callable[[], CohortConfig]) -> CohortConfig:

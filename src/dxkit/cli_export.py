@@ -41,29 +41,103 @@ def export(
 
 
 def score(
-    file: Annotated[Path, typer.Argument(help="cases: .csv, .jsonl or .parquet")],
+    source: Annotated[
+        str, typer.Argument(help="cases: .csv/.jsonl/.parquet file, a directory, or a URL")
+    ],
     out: Annotated[Path, typer.Option("--out", help="scores: .csv, .jsonl or .parquet")],
-    model_dir: Annotated[Path | None, typer.Option("--model", help="saved model directory")] = None,
+    model_dir: Annotated[
+        str | None,
+        typer.Option("--model", help="saved model directory or models:/NAME/VERSION"),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="cases per batch (bounds memory)")] = 256,
     top: Annotated[int, typer.Option(help="conditions listed per case")] = 5,
     backend: BackendOpt = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            help="local | ray | spark: score on an engine (a directory or URL implies local); "
+            "without it, one file is streamed in this process and a rerun resumes"
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="engine workers (processes, actors, cores)")] = 1,
+    overwrite: Annotated[
+        bool, typer.Option(help="engine runs: replace a complete earlier --out")
+    ] = False,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(help="registry for models:/ URIs [env MLFLOW_TRACKING_URI; local store]"),
+    ] = None,
 ) -> None:
-    """Score a case file in streaming batches; rerun the same command to resume."""
+    """Score cases in streaming batches, in this process or on Ray / Spark.
+
+    Without --engine, one file is streamed here with a progress bar, and rerunning the
+    same command resumes. With --engine, every input file is scored by the engine's
+    workers into a temporary location renamed into place when complete (a rerun starts
+    clean), with the conformal set, abstention and model version per case.
+    """
+    console = Console(stderr=True)
+    local_dir: Path | None = None
+    if model_dir is not None:
+        from dxkit.tracking.registry import is_registry_uri, resolve_model_uri
+
+        local_dir = (
+            resolve_model_uri(model_dir, tracking=tracking_uri)
+            if is_registry_uri(model_dir)
+            else Path(model_dir)
+        )
+    if engine is None and ("://" in source or Path(source).is_dir() or workers > 1):
+        engine = "local"
+    if engine is not None:
+        _score_on_engine(source, out, local_dir, engine, workers, batch_size, top, overwrite)
+        return
     from dxkit.inference.score import score_file
 
-    console = Console(stderr=True)
-    if model_dir is None:
+    if local_dir is None:
         from dxkit.pipeline import load_model_or_default
 
         model = load_model_or_default(None, console=console)
     else:
         from dxkit.inference.backends import describe, select_backend
 
-        model = select_backend(model_dir, backend)
+        model = select_backend(local_dir, backend, mode="throughput")
         console.print(f"backend: {describe(model)}")
-    summary = score_file(file, out, model, batch_size=batch_size, top=top)
+    summary = score_file(Path(source), out, model, batch_size=batch_size, top=top)
     resumed = f" (resumed after {summary.skipped} rows)" if summary.skipped else ""
     print(f"scored {summary.scored} rows into {summary.out}{resumed}")
+
+
+def _score_on_engine(
+    source: str,
+    out: Path,
+    model_dir: Path | None,
+    engine: str,
+    workers: int,
+    batch_size: int,
+    top: int,
+    overwrite: bool,
+) -> None:
+    """``dxkit score --engine``: the default model is trained and cached first if needed."""
+    from dxkit.scale.engines import score_distributed
+
+    if model_dir is None:
+        from dxkit.models.default import default_model_dir, load_default_model
+
+        load_default_model()
+        model_dir = default_model_dir()
+    summary = score_distributed(
+        source,
+        out,
+        model_dir,
+        engine=engine,
+        workers=workers,
+        batch_size=batch_size,
+        top=top,
+        overwrite=overwrite,
+    )
+    print(
+        f"scored {summary.cases} cases into {summary.out} on {engine} x{workers} "
+        f"in {summary.total_s:.1f} s ({summary.cases_per_s:,.0f} cases/s)"
+    )
 
 
 def bench(

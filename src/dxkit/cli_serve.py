@@ -37,7 +37,15 @@ def serve(
     ] = None,
     model_dir: Annotated[
         Path | None,
-        typer.Option("--model", help="saved model directory [env DXKIT_MODEL_DIR; default model]"),
+        typer.Option(
+            "--model",
+            help="saved model directory or models:/NAME/VERSION from the registry "
+            "[env DXKIT_MODEL_DIR; default model]",
+        ),
+    ] = None,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(help="registry for models:/ URIs [env MLFLOW_TRACKING_URI; local store]"),
     ] = None,
 ) -> None:
     """Serve diagnoses over HTTP: POST /v1/diagnose, /healthz, /readyz, /metrics, /docs."""
@@ -47,6 +55,11 @@ def serve(
     from dxkit.service.settings import load_settings
 
     settings = load_settings(host=host, port=port, model_dir=model_dir)
+    if settings.model_dir is not None and str(settings.model_dir).startswith("models:"):
+        from dxkit.tracking.registry import resolve_model_uri
+
+        local = resolve_model_uri(str(settings.model_dir), tracking=tracking_uri)
+        settings = settings.model_copy(update={"model_dir": local})
     if settings.model_dir is not None and not settings.model_dir.is_dir():
         raise DataNotFoundError(
             "--model",

@@ -7,9 +7,8 @@ import socket
 import time
 
 import pytest
-from tiny_llm_server import ServerThread, free_port
+from tiny_llm_server import ServerThread, free_port, make_client
 
-from conftest import make_client
 from dxkit.cases.schema import Case
 from dxkit.errors import InputError
 from dxkit.models.llm import LLMClient, LLMSettings, LLMUnavailable, Message, case_message

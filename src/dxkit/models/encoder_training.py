@@ -164,16 +164,24 @@ class Trainer:
         self.hard = torch.as_tensor(hard, dtype=torch.int64)
 
     def _batches(self, index: np.ndarray, seed: int | None) -> Iterator[dict[str, torch.Tensor]]:
+        from dxkit.train.distributed import shard
+
         for batch in length_batches(index, self.lengths, self.cfg.batch_size, seed):
+            weight = 1.0
+            if seed is not None:  # training: this process's slice of the global batch
+                batch, weight = shard(batch)
             inputs = pad_batch([self.ids[i] for i in batch], self.pad_id)
             inputs["soft"], inputs["hard"] = self.soft[batch], self.hard[batch]
+            inputs["weight"] = torch.tensor(weight)
             yield inputs
 
-    def _step_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        soft, hard = batch.pop("soft"), batch.pop("hard")
+    def _step_loss(
+        self, batch: dict[str, torch.Tensor], net: nn.Module | None = None
+    ) -> torch.Tensor:
+        soft, hard, weight = batch.pop("soft"), batch.pop("hard"), batch.pop("weight")
         with _autocast(self.cfg):
-            logits = self.net(**batch).logits
-        return _loss(logits, soft, hard)
+            logits = (net or self.net)(**batch).logits
+        return _loss(logits, soft, hard) * weight
 
     def validation_loss(self, index: np.ndarray) -> float:
         """Mean loss over ``index`` (the early-stopping criterion)."""
@@ -201,8 +209,12 @@ class Trainer:
             torch.set_rng_state(saved["torch_rng"])
             best_loss, best_state = float(saved["best_loss"]), saved["best_state"]
             stale, start = int(saved["stale"]), int(saved["epoch"])
+        from dxkit.train.distributed import is_main, wrap
+
+        model = wrap(self.net)  # DistributedDataParallel under `dxkit train --nproc N`
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-        with Progress(*columns, TimeElapsedColumn(), disable=not cfg.progress) as bar:
+        show = cfg.progress and is_main()
+        with Progress(*columns, TimeElapsedColumn(), disable=not show) as bar:
             task = bar.add_task("fine-tuning", total=cfg.epochs * per_epoch)
             bar.update(task, completed=start * per_epoch)
             for epoch in range(start, cfg.epochs):
@@ -211,7 +223,7 @@ class Trainer:
                 bar.update(task, description=f"fine-tuning epoch {epoch + 1}/{cfg.epochs}")
                 self.net.train()
                 for batch in self._batches(train_idx, cfg.seed * 1000 + epoch):
-                    loss = self._step_loss(batch)
+                    loss = self._step_loss(batch, model)
                     optimiser.zero_grad()
                     loss.backward()  # type: ignore[no-untyped-call]
                     nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
@@ -227,7 +239,7 @@ class Trainer:
                         }
                     else:
                         stale += 1
-                if directory is not None:
+                if directory is not None and is_main():
                     _save_checkpoint(
                         directory,
                         {

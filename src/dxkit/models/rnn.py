@@ -220,16 +220,20 @@ def _train(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, disable=not cfg.progress, transient=True) as bar:
+    from dxkit.train.distributed import is_main, shard, wrap
+
+    model = wrap(net)  # DistributedDataParallel under `dxkit train --nproc N`, else net
+    with Progress(*columns, disable=not (cfg.progress and is_main()), transient=True) as bar:
         task = bar.add_task("rnn epoch 1", total=cfg.epochs * n_batches)
         for epoch in range(cfg.epochs):
             bar.update(task, description=f"rnn epoch {epoch + 1}/{cfg.epochs}")
             net.train()
             order = rng.permutation(train_idx)
             for start in range(0, len(order), cfg.batch_size):
-                index = order[start : start + cfg.batch_size]
+                # every process draws the same batch and trains on its slice of it
+                index, weight = shard(order[start : start + cfg.batch_size])
                 x, lengths, t = _batch(ids, tab, index, cfg.device)
-                loss = _loss(net(x, lengths, t), soft_t[index], hard_t[index])
+                loss = _loss(model(x, lengths, t), soft_t[index], hard_t[index]) * weight
                 optimiser.zero_grad()
                 loss.backward()  # type: ignore[no-untyped-call]
                 nn.utils.clip_grad_norm_(net.parameters(), 5.0)
